@@ -1,0 +1,219 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+use crate::remote::RemoteVersion;
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while opening, pulling or pushing a replica.
+///
+/// Each variant names the URL or local path it concerns. The underlying cause,
+/// where there is one, is returned by [`std::error::Error::source`] and is not
+/// repeated in the message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL could not be parsed or lacks a part the scheme needs.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The URL's scheme is not one this crate knows.
+    #[error(
+        "unsupported URL scheme {scheme:?} in {url:?}: expected s3, s3sqlite, gs, az, file or memory"
+    )]
+    UnsupportedScheme {
+        /// The URL as given.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+
+    /// The URL's scheme needs a cargo feature that is not enabled.
+    #[error("URL {url:?} needs the `{feature}` feature of s3sqlite-core")]
+    FeatureDisabled {
+        /// The URL as given.
+        url: String,
+        /// The feature to enable.
+        feature: &'static str,
+    },
+
+    /// The object store for the URL could not be configured.
+    #[error("could not configure the object store for {url}")]
+    Config {
+        /// The remote URL.
+        url: String,
+        /// What the store builder reported.
+        source: object_store::Error,
+    },
+
+    /// The bucket, container or folder that should hold the object does not exist.
+    #[error("the bucket or folder of {url} does not exist: create it first or fix the URL")]
+    BucketNotFound {
+        /// The remote URL.
+        url: String,
+    },
+
+    /// The remote object does not exist and the replica may not create it.
+    #[error("{url} does not exist and create_if_missing is off")]
+    RemoteNotFound {
+        /// The remote URL.
+        url: String,
+    },
+
+    /// The remote object was deleted after the local copy was last synced to it.
+    #[error(
+        "{url} was deleted after the local copy was synced to version {base}: the local copy is kept; \
+         remove its state file to push it again as a new object"
+    )]
+    RemoteDeleted {
+        /// The remote URL.
+        url: String,
+        /// The version the local copy was last synced to.
+        base: RemoteVersion,
+    },
+
+    /// The remote moved past the version the local copy was based on, and the
+    /// sync policy did not resolve it. Nothing changed on either side.
+    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own", show(.base.as_ref()), show(.current.as_ref()))]
+    Conflict {
+        /// The remote URL.
+        url: String,
+        /// The version the local copy was based on (`None`: the object did not exist).
+        base: Option<RemoteVersion>,
+        /// The version on the remote now (`None`: the object does not exist).
+        current: Option<RemoteVersion>,
+    },
+
+    /// The remote object changed or vanished while it was being downloaded.
+    #[error("{url} changed during the download of version {expected}")]
+    ChangedDuringDownload {
+        /// The remote URL.
+        url: String,
+        /// The version the download was pinned to.
+        expected: RemoteVersion,
+    },
+
+    /// The remote object is not a SQLite database.
+    #[error("{url} is not a SQLite database: its first 16 bytes are not \"SQLite format 3\\0\"")]
+    NotSqlite {
+        /// The remote URL.
+        url: String,
+    },
+
+    /// A local file to be adopted or uploaded is not a SQLite database.
+    #[error("local file {path} is not a SQLite database: its first 16 bytes are not \"SQLite format 3\\0\"")]
+    LocalNotSqlite {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A download ended with fewer or more bytes than the object has.
+    #[error("download of {url} is truncated: expected {expected} bytes, got {actual}")]
+    Truncated {
+        /// The remote URL.
+        url: String,
+        /// The object's size.
+        expected: u64,
+        /// The bytes received.
+        actual: u64,
+    },
+
+    /// Another replica (in this or another process) holds the local copy.
+    #[error("local copy {path} is in use by another replica")]
+    LocalInUse {
+        /// The local database path.
+        path: PathBuf,
+    },
+
+    /// A local file that s3sqlite does not track is in the way of a download.
+    #[error(
+        "local file {path} is not tracked by s3sqlite and {url} exists: refusing to replace it; \
+         move it away, or allow it with `replace_untracked`"
+    )]
+    UntrackedLocal {
+        /// The local database path.
+        path: PathBuf,
+        /// The remote URL.
+        url: String,
+    },
+
+    /// The local copy is tracked for another remote.
+    #[error("local copy {path} is tracked for {tracked}, not {url}: use another local path")]
+    TrackedElsewhere {
+        /// The local database path.
+        path: PathBuf,
+        /// The URL its state file names.
+        tracked: String,
+        /// The URL it was opened with.
+        url: String,
+    },
+
+    /// The local path exists and is not a regular file.
+    #[error("local path {path} is a folder or special file, expected a database file path")]
+    NotAFile {
+        /// The local database path.
+        path: PathBuf,
+    },
+
+    /// A local file operation failed.
+    #[error("could not {op} {path}")]
+    Io {
+        /// What was being done, e.g. "read" or "create folder".
+        op: &'static str,
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// The state file next to the local copy could not be parsed.
+    #[error("state file {path} is corrupt: delete it to treat the local copy as untracked")]
+    CorruptState {
+        /// The state file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+
+    /// A request to the remote failed.
+    #[error("request to {url} failed")]
+    Remote {
+        /// The remote URL.
+        url: String,
+        /// The object store's error.
+        source: object_store::Error,
+    },
+
+    /// A sync policy returned an error of its own.
+    #[error("sync policy failed for {url}")]
+    Policy {
+        /// The remote URL.
+        url: String,
+        /// The policy's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn show(version: Option<&RemoteVersion>) -> String {
+    match version {
+        Some(v) => v.to_string(),
+        None => "absent".to_owned(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Keep a SQLite database in object storage.
+//!
+//! `s3sqlite-core` brings a database file down from S3 (or GCS, Azure, a
+//! local folder, memory) to a local path, lets any SQLite library use it
+//! there, and sends it back up on condition that nobody else changed the
+//! remote copy meanwhile. It links no SQLite: the adapter crates
+//! `s3sqlite-sqlx` and `s3sqlite-rusqlite` put a connection pool or a
+//! connection on top.
+//!
+//! # Brief overview
+//!
+//! - [`Replica`]: the engine. [`Replica::open`] downloads the remote copy or
+//!   reuses a current local one (one HEAD, no GET); [`Replica::push`] uploads
+//!   a changed copy with `If-Match` on the version it was based on (no
+//!   request at all when nothing changed); [`Replica::status`] compares
+//!   without transferring. Every step reports a [`SyncReport`].
+//! - [`RemoteStore`]: what the engine needs from a remote: `head`, a pinned
+//!   `download`, a conditional `upload`. [`ObjectStoreRemote`] implements it
+//!   for every URL scheme over [`object_store`].
+//! - [`SyncPolicy`]: what happens when both sides changed. [`FailOnConflict`]
+//!   (default), [`Overwrite`], [`KeepRemote`], or your own, which may return
+//!   a [`Resolution::Merged`] file.
+//! - [`Error`]: one error type; each variant names the URL or path.
+//!
+//! # Example
+//!
+//! ```
+//! use s3sqlite_core::{Replica, ReplicaOptions, Status};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let options = ReplicaOptions::new().with_local_path(dir.path().join("app.db"));
+//! let mut replica = Replica::open_url("memory:///crate-docs/app.db", options).await?;
+//!
+//! // any SQLite library writes the file; here, a minimal valid database header
+//! std::fs::write(replica.local_path(), b"SQLite format 3\0").unwrap();
+//! assert_eq!(replica.status().await?, Status::Ahead);
+//!
+//! let report = replica.push().await?;
+//! println!("{report}");
+//! assert_eq!(replica.status().await?, Status::Clean);
+//! # Ok::<(), s3sqlite_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Rules
+//!
+//! Open: a clean local copy whose base is the remote's current version is
+//! reused; a clean copy of an older version is replaced by a download; a
+//! copy with unsynced changes is kept when the remote has not moved (they go
+//! up at the next push) and goes to the policy when it has. With no local
+//! copy the remote is downloaded, or an empty database is started when the
+//! remote is absent. A local file s3sqlite does not track is never silently
+//! replaced.
+//!
+//! Downloads go to a temp file beside the local path in parallel ranged GETs
+//! pinned to one version; the size and the SQLite header are checked, stale
+//! `-wal`, `-shm` and `-journal` files removed, and the file fsynced and
+//! renamed into place. The state file (`PATH.s3sqlite-state`) records the
+//! base version and the content hash, and changes only after a transfer
+//! succeeded.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `aws` | yes | `s3://` and `s3sqlite://` URLs |
+//! | `gcp` | no | `gs://` URLs |
+//! | `azure` | no | `az://` URLs |
+
+mod error;
+mod hash;
+mod mmap;
+mod policy;
+mod remote;
+mod replica;
+mod report;
+
+pub use crate::error::{Error, Result};
+pub use crate::hash::{ContentHash, ParseHashError};
+pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
+pub use crate::remote::{
+    ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, TransferOptions,
+    WriteCondition,
+};
+pub use crate::replica::{Replica, ReplicaOptions};
+pub use crate::report::{Status, SyncAction, SyncReport};
+
+pub use async_trait::async_trait;
+pub use object_store;
+
+/// The local path a replica of `url` uses when none is given: under the
+/// system temp folder, derived from the whole URL, the key's file name kept.
+///
+/// ```
+/// let path = s3sqlite_core::default_local_path("s3://bucket/app.db");
+/// assert!(path.starts_with(std::env::temp_dir()));
+/// assert_eq!(path.file_name().unwrap(), "app.db");
+/// ```
+pub fn default_local_path(url: &str) -> std::path::PathBuf {
+    replica::default_local_path(url)
+}

@@ -1,0 +1,157 @@
+//! What to do when the local copy and the remote diverged.
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::remote::{RemoteStore, RemoteVersion, TransferOptions};
+
+/// Decides what happens when the remote moved past the local copy's base
+/// version while the local copy has changes of its own.
+///
+/// The engine calls [`resolve`](Self::resolve) on open, pull or push when it
+/// finds the two sides diverged, and acts on the [`Resolution`]. Built-ins:
+/// [`FailOnConflict`] (the default), [`Overwrite`] and [`KeepRemote`].
+///
+/// # Example: a custom policy
+///
+/// A policy that keeps the remote copy but first saves the local one beside
+/// it, so nothing is lost:
+///
+/// ```
+/// use s3sqlite_core::{Conflict, Resolution, Result, SyncPolicy};
+///
+/// #[derive(Debug)]
+/// struct BackUpThenKeepRemote;
+///
+/// #[async_trait::async_trait]
+/// impl SyncPolicy for BackUpThenKeepRemote {
+///     async fn resolve(&self, conflict: &Conflict<'_>) -> Result<Resolution> {
+///         let backup = conflict.local_path().with_extension("local-backup");
+///         std::fs::copy(conflict.local_path(), &backup).map_err(|e| {
+///             s3sqlite_core::Error::Policy {
+///                 url: conflict.remote().to_string(),
+///                 source: Box::new(e),
+///             }
+///         })?;
+///         Ok(Resolution::KeepRemote)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait SyncPolicy: Debug + Send + Sync + 'static {
+    /// Looks at the conflict and says how to resolve it.
+    ///
+    /// # Errors
+    ///
+    /// An error aborts the sync with nothing changed on either side.
+    async fn resolve(&self, conflict: &Conflict<'_>) -> Result<Resolution>;
+}
+
+/// What a [`SyncPolicy`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// Fail with [`Error::Conflict`](crate::Error::Conflict); nothing changes
+    /// on either side.
+    Abort,
+    /// The local copy wins: it replaces the remote version the policy saw.
+    Overwrite,
+    /// The remote wins: the local changes are dropped and the remote copy is
+    /// fetched.
+    KeepRemote,
+    /// A file the policy built from both sides: it becomes the local copy and
+    /// is uploaded on condition that the remote is still the version the
+    /// policy saw; if the remote moved again, the policy is asked again.
+    Merged(PathBuf),
+}
+
+/// The two sides of a divergence, handed to [`SyncPolicy::resolve`].
+#[derive(Debug)]
+pub struct Conflict<'a> {
+    pub(crate) local_path: &'a Path,
+    pub(crate) base: Option<&'a RemoteVersion>,
+    pub(crate) current: Option<&'a RemoteVersion>,
+    pub(crate) remote: &'a dyn RemoteStore,
+    pub(crate) transfer: &'a TransferOptions,
+}
+
+impl Conflict<'_> {
+    /// The local database file, with the local changes. Read it; do not
+    /// write it (return [`Resolution::Merged`] instead).
+    pub fn local_path(&self) -> &Path {
+        self.local_path
+    }
+
+    /// The version the local copy was last synced to (`None`: the object did
+    /// not exist then).
+    pub fn base(&self) -> Option<&RemoteVersion> {
+        self.base
+    }
+
+    /// The version on the remote now (`None`: it was deleted).
+    pub fn current(&self) -> Option<&RemoteVersion> {
+        self.current
+    }
+
+    /// The remote, for policies that need more than [`fetch_current`](Self::fetch_current).
+    pub fn remote(&self) -> &dyn RemoteStore {
+        self.remote
+    }
+
+    /// Downloads the remote's current version into `dest`, so the policy can
+    /// open both sides. Returns `false` when the remote object is absent.
+    ///
+    /// # Errors
+    ///
+    /// As [`RemoteStore::download`].
+    pub async fn fetch_current(&self, dest: &Path) -> Result<bool> {
+        match self.current {
+            Some(current) => {
+                self.remote.download(dest, current, self.transfer).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The default policy: a divergence is an [`Error::Conflict`](crate::Error::Conflict),
+/// and both sides stay as they were.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailOnConflict;
+
+/// The local copy wins a divergence and replaces the remote version.
+///
+/// The original Python package's `ignore_conflicts=True`. The replaced
+/// remote version is lost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overwrite;
+
+/// The remote wins a divergence: local changes are dropped and the remote
+/// copy is fetched.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepRemote;
+
+#[async_trait]
+impl SyncPolicy for FailOnConflict {
+    async fn resolve(&self, _: &Conflict<'_>) -> Result<Resolution> {
+        Ok(Resolution::Abort)
+    }
+}
+
+#[async_trait]
+impl SyncPolicy for Overwrite {
+    async fn resolve(&self, _: &Conflict<'_>) -> Result<Resolution> {
+        Ok(Resolution::Overwrite)
+    }
+}
+
+#[async_trait]
+impl SyncPolicy for KeepRemote {
+    async fn resolve(&self, _: &Conflict<'_>) -> Result<Resolution> {
+        Ok(Resolution::KeepRemote)
+    }
+}

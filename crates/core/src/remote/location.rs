@@ -1,0 +1,281 @@
+//! Turning a remote URL into an object store and a key.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use url::Url;
+
+use crate::{Error, Result};
+
+/// Which kind of store a URL named: it decides how conditional writes and
+/// missing buckets are handled.
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    /// Amazon S3 or an S3-compatible server.
+    S3,
+    /// Google Cloud Storage or Azure Blob Storage.
+    #[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
+    Cloud,
+    /// The process-wide in-memory store.
+    Memory,
+    /// A file on the local file system; writes go through [`super::file_lock`].
+    File {
+        /// The object's path.
+        path: PathBuf,
+    },
+    /// A store handed in by the caller.
+    Custom,
+}
+
+/// A parsed remote URL.
+#[derive(Debug)]
+pub(crate) struct Location {
+    /// The URL as the remote prints it (the `s3sqlite` scheme printed as given).
+    pub(crate) url: String,
+    pub(crate) scheme: String,
+    /// Bucket, container or empty.
+    pub(crate) bucket: String,
+    pub(crate) key: ObjectPath,
+    pub(crate) file_path: Option<PathBuf>,
+}
+
+/// The store behind every `memory://` URL of this process.
+pub(crate) fn memory_store() -> Arc<InMemory> {
+    static STORE: OnceLock<Arc<InMemory>> = OnceLock::new();
+    STORE.get_or_init(|| Arc::new(InMemory::new())).clone()
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Location {
+    pub(crate) fn parse(input: &str) -> Result<Self> {
+        let url = Url::parse(input).map_err(|e| invalid(input, e.to_string()))?;
+        let scheme = url.scheme().to_owned();
+        let key_of = |path: &str| -> Result<ObjectPath> {
+            let trimmed = path.trim_start_matches('/');
+            if trimmed.is_empty() || trimmed.ends_with('/') {
+                return Err(invalid(input, "missing object key after the bucket"));
+            }
+            ObjectPath::from_url_path(trimmed).map_err(|e| invalid(input, e.to_string()))
+        };
+        match scheme.as_str() {
+            "s3" | "s3sqlite" | "gs" | "az" => {
+                let bucket = url
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or_else(|| invalid(input, "missing bucket name"))?
+                    .to_owned();
+                Ok(Location {
+                    url: input.to_owned(),
+                    key: key_of(url.path())?,
+                    scheme,
+                    bucket,
+                    file_path: None,
+                })
+            }
+            "memory" => {
+                let host = url.host_str().unwrap_or_default();
+                let path = format!("{host}{}", url.path());
+                Ok(Location {
+                    url: input.to_owned(),
+                    key: key_of(&path)?,
+                    scheme,
+                    bucket: String::new(),
+                    file_path: None,
+                })
+            }
+            "file" => {
+                if url.host_str().is_some_and(|h| !h.is_empty()) {
+                    return Err(invalid(
+                        input,
+                        "a file URL needs an absolute path: file:///abs/path/db.sqlite",
+                    ));
+                }
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| invalid(input, "not an absolute file path"))?;
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| invalid(input, "missing file name"))?;
+                if url.path().ends_with('/') {
+                    return Err(invalid(input, "missing file name"));
+                }
+                let key = ObjectPath::parse(name).map_err(|e| invalid(input, e.to_string()))?;
+                Ok(Location {
+                    url: input.to_owned(),
+                    key,
+                    scheme,
+                    bucket: String::new(),
+                    file_path: Some(path),
+                })
+            }
+            _ => Err(Error::UnsupportedScheme {
+                url: input.to_owned(),
+                scheme,
+            }),
+        }
+    }
+
+    /// Builds the store, applying `options` (object_store config keys) on top
+    /// of what the environment says.
+    pub(crate) fn build(
+        &self,
+        options: &[(String, String)],
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        match self.scheme.as_str() {
+            "s3" | "s3sqlite" => self.build_s3(options),
+            "gs" => self.build_gcs(options),
+            "az" => self.build_azure(options),
+            "memory" => {
+                self.no_options(options)?;
+                Ok((memory_store(), Backend::Memory))
+            }
+            "file" => {
+                self.no_options(options)?;
+                let path = self.file_path.clone().expect("file URLs carry a path");
+                let parent = path.parent().expect("an absolute file path has a parent");
+                if !parent.is_dir() {
+                    return Err(Error::BucketNotFound {
+                        url: self.url.clone(),
+                    });
+                }
+                let store = LocalFileSystem::new_with_prefix(parent).map_err(|source| {
+                    Error::Config {
+                        url: self.url.clone(),
+                        source,
+                    }
+                })?;
+                Ok((Arc::new(store), Backend::File { path }))
+            }
+            _ => unreachable!("parse accepts only the schemes above"),
+        }
+    }
+
+    fn no_options(&self, options: &[(String, String)]) -> Result<()> {
+        match options.first() {
+            None => Ok(()),
+            Some((key, _)) => Err(invalid(
+                &self.url,
+                format!("store option {key:?} does not apply to {} URLs", self.scheme),
+            )),
+        }
+    }
+
+    fn config_error(&self, source: object_store::Error) -> Error {
+        Error::Config {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn build_s3(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+        for (key, value) in options {
+            let key: AmazonS3ConfigKey = key.parse().map_err(|e| self.config_error(e))?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder.build().map_err(|e| self.config_error(e))?;
+        Ok((Arc::new(store), Backend::S3))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn build_s3(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        Err(Error::FeatureDisabled {
+            url: self.url.clone(),
+            feature: "aws",
+        })
+    }
+
+    #[cfg(feature = "gcp")]
+    fn build_gcs(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+        let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&self.bucket);
+        for (key, value) in options {
+            let key: GoogleConfigKey = key.parse().map_err(|e| self.config_error(e))?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder.build().map_err(|e| self.config_error(e))?;
+        Ok((Arc::new(store), Backend::Cloud))
+    }
+
+    #[cfg(not(feature = "gcp"))]
+    fn build_gcs(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        Err(Error::FeatureDisabled {
+            url: self.url.clone(),
+            feature: "gcp",
+        })
+    }
+
+    #[cfg(feature = "azure")]
+    fn build_azure(
+        &self,
+        options: &[(String, String)],
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+        let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
+        for (key, value) in options {
+            let key: AzureConfigKey = key.parse().map_err(|e| self.config_error(e))?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder.build().map_err(|e| self.config_error(e))?;
+        Ok((Arc::new(store), Backend::Cloud))
+    }
+
+    #[cfg(not(feature = "azure"))]
+    fn build_azure(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        Err(Error::FeatureDisabled {
+            url: self.url.clone(),
+            feature: "azure",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_and_alias_parse_bucket_and_key() {
+        for url in ["s3://bucket/dir/app.db", "s3sqlite://bucket/dir/app.db"] {
+            let loc = Location::parse(url).unwrap();
+            assert_eq!(loc.bucket, "bucket");
+            assert_eq!(loc.key.as_ref(), "dir/app.db");
+        }
+    }
+
+    #[test]
+    fn unsupported_scheme_is_quoted_with_the_accepted_list() {
+        let err = Location::parse("ftp://b/k").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported URL scheme \"ftp\" in \"ftp://b/k\": expected s3, s3sqlite, gs, az, file or memory"
+        );
+    }
+
+    #[test]
+    fn missing_key_is_an_error() {
+        for url in ["s3://bucket", "s3://bucket/", "memory:///", "file:///tmp/"] {
+            let err = Location::parse(url).unwrap_err();
+            assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn file_url_keeps_the_path() {
+        let loc = Location::parse("file:///tmp/x/app.db").unwrap();
+        assert_eq!(loc.file_path.unwrap(), PathBuf::from("/tmp/x/app.db"));
+        assert_eq!(loc.key.as_ref(), "app.db");
+    }
+}

@@ -1,0 +1,201 @@
+//! The [`RemoteStore`] trait and the types it speaks in.
+
+mod download;
+mod file_lock;
+mod location;
+mod object_store;
+
+use std::fmt::{self, Debug, Display};
+use std::path::Path;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::hash::ContentHash;
+
+pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
+pub(crate) use self::file_lock::sync_dir;
+
+/// What the engine needs from the place a database lives.
+///
+/// Implement it for a remote that object_store does not cover; the built-in
+/// [`ObjectStoreRemote`] serves every URL scheme this crate knows. `Display`
+/// prints the remote's URL, and error messages use it.
+///
+/// # Contract
+///
+/// - [`upload`](Self::upload) with [`WriteCondition::IfAbsent`] or
+///   [`WriteCondition::IfMatch`] is atomic: of several concurrent writers
+///   holding the same condition, at most one succeeds, and the others get
+///   [`Error::Conflict`](crate::Error::Conflict).
+/// - [`download`](Self::download) returns the bytes of exactly the version it
+///   was given, or [`Error::ChangedDuringDownload`](crate::Error::ChangedDuringDownload).
+#[async_trait]
+pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
+    /// The current version of the object, or `None` when it does not exist.
+    async fn head(&self) -> Result<Option<RemoteVersion>>;
+
+    /// Writes the object, pinned to `expected`, into the file `dest`
+    /// (created or truncated), and returns the number of bytes written.
+    ///
+    /// `transfer` says how large the ranged parts may be and how many may be
+    /// in flight; a remote without ranged reads may ignore it.
+    async fn download(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        transfer: &TransferOptions,
+    ) -> Result<u64>;
+
+    /// Uploads the file `src` if `condition` holds, storing `hash` with the
+    /// object where the backend keeps metadata, and returns the new version.
+    async fn upload(
+        &self,
+        src: &Path,
+        condition: &WriteCondition,
+        hash: &ContentHash,
+    ) -> Result<RemoteVersion>;
+}
+
+/// One version of the remote object, as reported by [`RemoteStore::head`] or
+/// [`RemoteStore::upload`].
+///
+/// Two versions are the same object when their version ids match (where the
+/// store has them) or else their entity tags and sizes match; see
+/// [`RemoteVersion::same_object`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RemoteVersion {
+    /// The entity tag (`ETag`), quotes included as the store sent it.
+    pub e_tag: Option<String>,
+    /// The store's version id, where the bucket keeps versions.
+    pub version: Option<String>,
+    /// The object's size in bytes.
+    pub size: u64,
+    /// When the object was last written, where the store says.
+    pub last_modified: Option<SystemTime>,
+    /// The content hash s3sqlite stored with the object, where the store keeps metadata.
+    pub content_hash: Option<ContentHash>,
+}
+
+impl RemoteVersion {
+    /// A version of `size` bytes with nothing else known; add the rest with the
+    /// `with_*` methods.
+    pub fn new(size: u64) -> Self {
+        RemoteVersion {
+            e_tag: None,
+            version: None,
+            size,
+            last_modified: None,
+            content_hash: None,
+        }
+    }
+
+    /// Sets the entity tag.
+    pub fn with_e_tag(mut self, e_tag: impl Into<String>) -> Self {
+        self.e_tag = Some(e_tag.into());
+        self
+    }
+
+    /// Sets the version id.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Sets the last-modified time.
+    pub fn with_last_modified(mut self, at: SystemTime) -> Self {
+        self.last_modified = Some(at);
+        self
+    }
+
+    /// Sets the stored content hash.
+    pub fn with_content_hash(mut self, hash: ContentHash) -> Self {
+        self.content_hash = Some(hash);
+        self
+    }
+
+    /// Whether `self` and `other` name the same object version.
+    ///
+    /// Version ids decide where both have one; else entity tags and sizes;
+    /// with neither, the answer is `false`, so an unknown version is treated
+    /// as moved.
+    pub fn same_object(&self, other: &RemoteVersion) -> bool {
+        if let (Some(a), Some(b)) = (&self.version, &other.version) {
+            return a == b;
+        }
+        match (&self.e_tag, &other.e_tag) {
+            (Some(a), Some(b)) => a == b && self.size == other.size,
+            _ => false,
+        }
+    }
+}
+
+impl Display for RemoteVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.e_tag, &self.version) {
+            (Some(tag), Some(version)) => write!(f, "{tag} ({version}, {} bytes)", self.size),
+            (Some(tag), None) => write!(f, "{tag} ({} bytes)", self.size),
+            (None, Some(version)) => write!(f, "{version} ({} bytes)", self.size),
+            (None, None) => write!(f, "unversioned ({} bytes)", self.size),
+        }
+    }
+}
+
+/// When an [`upload`](RemoteStore::upload) may replace the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Always: whatever is there is replaced.
+    Overwrite,
+    /// Only when no object exists.
+    IfAbsent,
+    /// Only when the object is still this version.
+    IfMatch(RemoteVersion),
+}
+
+/// How a download is split into ranged requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// Size of one ranged GET, in bytes. By default 8 MiB.
+    pub part_size: u64,
+    /// How many parts may be in flight at once. By default 8.
+    ///
+    /// Memory use of a download is bounded by `part_size * parallelism`.
+    pub parallelism: usize,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            part_size: 8 * 1024 * 1024,
+            parallelism: 8,
+        }
+    }
+}
+
+#[async_trait]
+impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
+    async fn head(&self) -> Result<Option<RemoteVersion>> {
+        (**self).head().await
+    }
+
+    async fn download(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        transfer: &TransferOptions,
+    ) -> Result<u64> {
+        (**self).download(dest, expected, transfer).await
+    }
+
+    async fn upload(
+        &self,
+        src: &Path,
+        condition: &WriteCondition,
+        hash: &ContentHash,
+    ) -> Result<RemoteVersion> {
+        (**self).upload(src, condition, hash).await
+    }
+}

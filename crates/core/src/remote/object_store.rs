@@ -1,0 +1,378 @@
+//! [`ObjectStoreRemote`]: the built-in remote over any object_store backend.
+
+use std::fmt::{self, Debug, Display};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+
+use super::location::{Backend, Location};
+use super::{RemoteStore, RemoteVersion, TransferOptions, WriteCondition, download, file_lock};
+use crate::hash::ContentHash;
+use crate::{Error, Result};
+
+/// The metadata key under which the content hash is stored with the object.
+pub(crate) const HASH_METADATA_KEY: &str = "s3sqlite-blake3";
+
+/// A [`RemoteStore`] over an [`ObjectStore`] and one key in it.
+///
+/// Made from a URL with [`from_url`](Self::from_url) or
+/// [`builder`](Self::builder), or from a store of your own with
+/// [`new`](Self::new).
+///
+/// | URL | store | conditional writes |
+/// |---|---|---|
+/// | `s3://bucket/key`, `s3sqlite://bucket/key` | Amazon S3 or a compatible server (feature `aws`, on by default) | `If-Match` / `If-None-Match` |
+/// | `gs://bucket/key` | Google Cloud Storage (feature `gcp`) | generation match |
+/// | `az://container/key` | Azure Blob Storage (feature `azure`) | `If-Match` / `If-None-Match` |
+/// | `file:///abs/path/db.sqlite` | a file on this machine | a lock file held across compare and rename |
+/// | `memory:///key` | one in-memory store shared by the whole process | native |
+///
+/// S3 settings come from the environment the way object_store reads them
+/// (`AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, `AWS_ACCESS_KEY_ID`,
+/// web identity, ECS and Lambda container credentials, instance metadata) and
+/// can be overridden with [`ObjectStoreRemoteBuilder::with_option`].
+///
+/// # Example
+///
+/// ```
+/// use s3sqlite_core::{ObjectStoreRemote, RemoteStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let remote = ObjectStoreRemote::from_url("memory:///docs/example.db")?;
+/// assert_eq!(remote.to_string(), "memory:///docs/example.db");
+/// assert!(remote.head().await?.is_none());
+/// # Ok::<(), s3sqlite_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct ObjectStoreRemote {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectPath,
+    url: String,
+    backend: Backend,
+}
+
+/// Builds an [`ObjectStoreRemote`] from a URL; made by
+/// [`ObjectStoreRemote::builder`].
+#[derive(Debug, Clone)]
+pub struct ObjectStoreRemoteBuilder {
+    url: String,
+    options: Vec<(String, String)>,
+}
+
+impl ObjectStoreRemoteBuilder {
+    /// Sets an object_store configuration key for the URL's store, on top of
+    /// what the environment says: for `s3://` an
+    /// [`AmazonS3ConfigKey`](object_store::aws::AmazonS3ConfigKey) name such
+    /// as `"aws_endpoint"`, `"aws_region"` or `"aws_allow_http"`.
+    ///
+    /// By default, no options: everything comes from the environment.
+    pub fn with_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the S3 endpoint, e.g. `http://127.0.0.1:4566` for a local server.
+    ///
+    /// By default, `AWS_ENDPOINT_URL` or else Amazon's endpoint for the region.
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.with_option("aws_endpoint", endpoint)
+    }
+
+    /// Sets the S3 region.
+    ///
+    /// By default, `AWS_REGION` or else `us-east-1`.
+    pub fn with_region(self, region: impl Into<String>) -> Self {
+        self.with_option("aws_region", region)
+    }
+
+    /// Allows plain-HTTP endpoints.
+    ///
+    /// By default, `AWS_ALLOW_HTTP` or else `false`.
+    pub fn with_allow_http(self, allow: bool) -> Self {
+        self.with_option("aws_allow_http", allow.to_string())
+    }
+
+    /// Builds the remote.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], [`Error::UnsupportedScheme`] or
+    /// [`Error::FeatureDisabled`] for a URL this crate cannot use;
+    /// [`Error::Config`] when the store rejects an option;
+    /// [`Error::BucketNotFound`] for a `file://` URL whose folder is missing.
+    pub fn build(self) -> Result<ObjectStoreRemote> {
+        let location = Location::parse(&self.url)?;
+        let (store, backend) = location.build(&self.options)?;
+        Ok(ObjectStoreRemote {
+            store,
+            key: location.key,
+            url: location.url,
+            backend,
+        })
+    }
+}
+
+impl ObjectStoreRemote {
+    /// The remote for `url`, configured from the environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`ObjectStoreRemoteBuilder::build`].
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for the remote at `url`.
+    pub fn builder(url: impl Into<String>) -> ObjectStoreRemoteBuilder {
+        ObjectStoreRemoteBuilder {
+            url: url.into(),
+            options: Vec::new(),
+        }
+    }
+
+    /// A remote on a store you built yourself; `key` is the object's path in it.
+    ///
+    /// The store must support [`PutMode::Create`] and [`PutMode::Update`]
+    /// atomically, as S3, GCS, Azure and object_store's `InMemory` do.
+    pub fn new(store: Arc<dyn ObjectStore>, key: impl Into<ObjectPath>) -> Self {
+        let key = key.into();
+        ObjectStoreRemote {
+            url: format!("{store}/{key}"),
+            store,
+            key,
+            backend: Backend::Custom,
+        }
+    }
+
+    /// The underlying object store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The object's key in the store.
+    pub fn key(&self) -> &ObjectPath {
+        &self.key
+    }
+
+    fn remote_error(&self, source: object_store::Error) -> Error {
+        Error::Remote {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn object_store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    /// Whether the backend keeps user metadata (and so the content hash).
+    fn keeps_metadata(&self) -> bool {
+        !matches!(self.backend, Backend::File { .. })
+    }
+
+    /// On S3 a HEAD of a missing bucket looks like a missing key: a one-page
+    /// listing tells them apart. Only run when the object is absent.
+    async fn check_bucket(&self) -> Result<()> {
+        match &self.backend {
+            Backend::S3 | Backend::Cloud => {
+                let mut listing = self.store.list(Some(&self.key));
+                match listing.next().await {
+                    Some(Err(err)) if mentions_missing_bucket(&err) => Err(Error::BucketNotFound {
+                        url: self.url.clone(),
+                    }),
+                    Some(Err(err)) => Err(self.remote_error(err)),
+                    _ => Ok(()),
+                }
+            }
+            Backend::File { path } => match path.parent() {
+                Some(dir) if dir.is_dir() => Ok(()),
+                _ => Err(Error::BucketNotFound {
+                    url: self.url.clone(),
+                }),
+            },
+            Backend::Memory | Backend::Custom => Ok(()),
+        }
+    }
+
+    pub(crate) async fn head_object(&self) -> Result<Option<RemoteVersion>> {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.key, options).await {
+            Ok(result) => {
+                let hash = result
+                    .attributes
+                    .get(&Attribute::Metadata(HASH_METADATA_KEY.into()))
+                    .and_then(|value| value.as_ref().parse().ok());
+                let meta = result.meta;
+                Ok(Some(RemoteVersion {
+                    e_tag: meta.e_tag,
+                    version: meta.version,
+                    size: meta.size,
+                    last_modified: Some(meta.last_modified.into()),
+                    content_hash: hash,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                self.check_bucket().await?;
+                Ok(None)
+            }
+            Err(err) => Err(self.remote_error(err)),
+        }
+    }
+
+    /// Uploads `payload` with `mode`, mapping a failed precondition to
+    /// [`Error::Conflict`].
+    pub(crate) async fn put(
+        &self,
+        payload: PutPayload,
+        mode: PutMode,
+        condition: &WriteCondition,
+        hash: &ContentHash,
+    ) -> Result<RemoteVersion> {
+        let size = payload.content_length() as u64;
+        let mut attributes = Attributes::new();
+        if self.keeps_metadata() {
+            attributes.insert(
+                Attribute::Metadata(HASH_METADATA_KEY.into()),
+                hash.to_hex().into(),
+            );
+        }
+        let options = PutOptions {
+            mode,
+            attributes,
+            ..PutOptions::default()
+        };
+        match self.store.put_opts(&self.key, payload, options).await {
+            Ok(put) => {
+                let mut version = RemoteVersion::new(size).with_content_hash(*hash);
+                version.e_tag = put.e_tag;
+                version.version = put.version;
+                Ok(version)
+            }
+            Err(
+                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+            ) => Err(self.conflict(condition).await),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::BucketNotFound {
+                url: self.url.clone(),
+            }),
+            Err(err) => Err(self.remote_error(err)),
+        }
+    }
+
+    /// The conflict error for a failed `condition`, with the version on the
+    /// remote now.
+    pub(crate) async fn conflict(&self, condition: &WriteCondition) -> Error {
+        let current = match self.head_object().await {
+            Ok(current) => current,
+            Err(err) => return err,
+        };
+        Error::Conflict {
+            url: self.url.clone(),
+            base: match condition {
+                WriteCondition::IfMatch(base) => Some(base.clone()),
+                _ => None,
+            },
+            current,
+        }
+    }
+}
+
+/// The error chain of a listing names S3's `NoSuchBucket` code (object_store
+/// reports listing failures as generic errors, so the code is the only sign).
+fn mentions_missing_bucket(err: &object_store::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The file's bytes as a payload backed by a memory map, so that an upload
+/// does not copy the database into anonymous memory.
+pub(crate) fn file_payload(path: &Path) -> Result<PutPayload> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("read metadata of", path, e))?
+        .len();
+    if len == 0 {
+        return Ok(PutPayload::new());
+    }
+    let map = crate::mmap::map(&file, path)?;
+    Ok(PutPayload::from(Bytes::from_owner(map)))
+}
+
+fn put_mode(condition: &WriteCondition) -> PutMode {
+    match condition {
+        WriteCondition::Overwrite => PutMode::Overwrite,
+        WriteCondition::IfAbsent => PutMode::Create,
+        WriteCondition::IfMatch(version) => PutMode::Update(UpdateVersion {
+            e_tag: version.e_tag.clone(),
+            version: version.version.clone(),
+        }),
+    }
+}
+
+#[async_trait]
+impl RemoteStore for ObjectStoreRemote {
+    async fn head(&self) -> Result<Option<RemoteVersion>> {
+        self.head_object().await
+    }
+
+    async fn download(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        transfer: &TransferOptions,
+    ) -> Result<u64> {
+        download::ranged(self, dest, expected, transfer).await
+    }
+
+    async fn upload(
+        &self,
+        src: &Path,
+        condition: &WriteCondition,
+        hash: &ContentHash,
+    ) -> Result<RemoteVersion> {
+        if let Backend::File { path } = &self.backend {
+            return file_lock::upload(self, path, src, condition, hash).await;
+        }
+        let payload = file_payload(src)?;
+        self.put(payload, put_mode(condition), condition, hash)
+            .await
+    }
+}
+
+impl Display for ObjectStoreRemote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Debug for ObjectStoreRemote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // the store's own Debug may show configuration; the URL is enough
+        f.debug_struct("ObjectStoreRemote")
+            .field("url", &self.url)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,703 @@
+//! The [`Replica`] engine: a local copy of one remote database.
+
+mod options;
+mod state;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use self::state::{Fingerprint, State, lock_path, sibling, state_path};
+use crate::hash::ContentHash;
+use crate::policy::{Conflict, Resolution};
+use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, WriteCondition, sync_dir};
+use crate::report::{Status, SyncAction, SyncReport};
+use crate::{Error, Result};
+
+pub use self::options::ReplicaOptions;
+pub(crate) use self::options::default_local_path;
+
+/// The 16 bytes every SQLite database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// How often a download is restarted when the remote changes under it.
+const DOWNLOAD_ATTEMPTS: usize = 3;
+
+/// How often one push consults the policy before giving up on a remote that
+/// keeps moving.
+const POLICY_ROUNDS: usize = 16;
+
+/// A local copy of one remote SQLite database.
+///
+/// [`open`](Self::open) brings the database down (or reuses the local copy
+/// when it is current) and holds a lock on the local path for the replica's
+/// life. Use any SQLite library on [`local_path`](Self::local_path), then
+/// [`push`](Self::push) a consistent file (all connections closed, or the WAL
+/// checkpointed) to upload it on condition that the remote has not moved.
+/// The adapter crates (`s3sqlite-sqlx`, `s3sqlite-rusqlite`) do that part.
+///
+/// # Example
+///
+/// ```
+/// use s3sqlite_core::{Replica, ReplicaOptions, SyncAction};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = "memory:///docs/replica.db";
+///
+/// let mut replica = Replica::open_url(url, ReplicaOptions::new().with_local_path(dir.path().join("a.db"))).await?;
+/// assert_eq!(replica.opened().action, SyncAction::Created);
+/// // ... write the database at replica.local_path() with SQLite ...
+/// # std::fs::write(replica.local_path(), b"SQLite format 3\0").unwrap();
+/// let report = replica.close().await.map_err(|(_, e)| e)?;
+/// assert_eq!(report.action, SyncAction::Uploaded);
+///
+/// let other = Replica::open_url(url, ReplicaOptions::new().with_local_path(dir.path().join("b.db"))).await?;
+/// assert_eq!(other.opened().action, SyncAction::Downloaded);
+/// # Ok::<(), s3sqlite_core::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Drop
+///
+/// Dropping a replica releases the lock and keeps unsynced changes in the
+/// local file; the next open from the same local path resumes and uploads
+/// them at its next push.
+#[derive(Debug)]
+pub struct Replica {
+    remote: Arc<dyn RemoteStore>,
+    url: String,
+    path: PathBuf,
+    state_path: PathBuf,
+    state: Option<State>,
+    options: ReplicaOptions,
+    opened: SyncReport,
+    _lock: File,
+}
+
+/// The local copy against its recorded base.
+enum Local {
+    /// Same bytes as the base version.
+    Clean,
+    /// Changed since the base; the hash of what is there now.
+    Dirty(ContentHash),
+}
+
+/// What a sync moved and did, before it becomes a report.
+struct Outcome {
+    action: SyncAction,
+    down: u64,
+    up: u64,
+    dirty: bool,
+}
+
+impl Outcome {
+    fn new(action: SyncAction) -> Self {
+        Outcome {
+            action,
+            down: 0,
+            up: 0,
+            dirty: false,
+        }
+    }
+
+    fn dirty(mut self) -> Self {
+        self.dirty = true;
+        self
+    }
+}
+
+impl Replica {
+    /// Opens the remote at `url` (see [`ObjectStoreRemote`] for the schemes).
+    ///
+    /// # Errors
+    ///
+    /// As [`ObjectStoreRemote::from_url`] and [`Replica::open`].
+    pub async fn open_url(url: &str, options: ReplicaOptions) -> Result<Self> {
+        Self::open(ObjectStoreRemote::from_url(url)?, options).await
+    }
+
+    /// Opens a replica of `remote`: locks the local path, then downloads the
+    /// remote copy, reuses the local one, or starts empty, by the rules of
+    /// the local and remote state (see the crate docs).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::LocalInUse`] when another replica holds the local path;
+    /// - [`Error::NotAFile`], [`Error::Io`] for an unusable local path;
+    /// - [`Error::UntrackedLocal`] when a file s3sqlite does not track is in
+    ///   the way and the remote exists;
+    /// - [`Error::RemoteNotFound`], [`Error::RemoteDeleted`],
+    ///   [`Error::BucketNotFound`] for a missing remote;
+    /// - [`Error::NotSqlite`], [`Error::Truncated`] for a bad download;
+    /// - [`Error::Conflict`] when both sides changed and the policy aborts.
+    ///
+    /// On error, the local file and the remote object are as they were.
+    pub async fn open(remote: impl RemoteStore, options: ReplicaOptions) -> Result<Self> {
+        let remote: Arc<dyn RemoteStore> = Arc::new(remote);
+        let url = remote.to_string();
+        let path = options.resolve_local_path(&url);
+        let span = tracing::info_span!("s3sqlite.open", url = %url, path = %path.display());
+        async move {
+            let started = Instant::now();
+            let lock = lock_local(&path)?;
+            let state_path = state_path(&path);
+            let state = State::load(&state_path)?;
+            if let Some(state) = &state {
+                if state.url != url {
+                    return Err(Error::TrackedElsewhere {
+                        path: path.clone(),
+                        tracked: state.url.clone(),
+                        url,
+                    });
+                }
+            }
+            let mut replica = Replica {
+                remote,
+                url,
+                path,
+                state_path,
+                state,
+                options,
+                opened: SyncReport {
+                    action: SyncAction::Reused,
+                    bytes_down: 0,
+                    bytes_up: 0,
+                    duration: Default::default(),
+                    version: None,
+                    dirty: false,
+                },
+                _lock: lock,
+            };
+            let outcome = replica.reconcile().await?;
+            replica.opened = replica.report(outcome, started);
+            tracing::info!(report = %replica.opened, "opened");
+            Ok(replica)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The local database file. Open it with any SQLite library.
+    pub fn local_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The remote's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The remote.
+    pub fn remote(&self) -> &Arc<dyn RemoteStore> {
+        &self.remote
+    }
+
+    /// What the open did.
+    pub fn opened(&self) -> &SyncReport {
+        &self.opened
+    }
+
+    /// The remote version the local copy is based on (`None`: the object did
+    /// not exist at the last sync).
+    pub fn base(&self) -> Option<&RemoteVersion> {
+        self.state.as_ref().and_then(|s| s.base.as_ref())
+    }
+
+    /// Brings the local copy up to the remote: downloads the remote copy if it
+    /// moved and the local copy is clean; a diverged copy goes to the policy.
+    ///
+    /// The local file must not be open for writing while this runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::open`].
+    pub async fn pull(&mut self) -> Result<SyncReport> {
+        let span = tracing::info_span!("s3sqlite.pull", url = %self.url);
+        async {
+            let started = Instant::now();
+            let outcome = self.reconcile().await?;
+            let report = self.report(outcome, started);
+            tracing::info!(report = %report, "pulled");
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Uploads the local copy if it changed since the last sync, on condition
+    /// that the remote is still the base version; a remote that moved goes to
+    /// the policy. An unchanged copy sends no request.
+    ///
+    /// The local file must be consistent and not written while this runs:
+    /// all connections closed, or the WAL checkpointed and writers held off.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when the remote moved and the policy aborts;
+    /// [`Error::Remote`], [`Error::Io`] for failed requests or file access.
+    /// A failed push leaves the local file and its dirty state as they were.
+    pub async fn push(&mut self) -> Result<SyncReport> {
+        let span = tracing::info_span!("s3sqlite.push", url = %self.url);
+        async {
+            let started = Instant::now();
+            let outcome = match self.local()? {
+                Local::Clean => Outcome::new(SyncAction::Unchanged),
+                Local::Dirty(hash) => self.upload_dirty(hash, None).await?,
+            };
+            let report = self.report(outcome, started);
+            tracing::info!(report = %report, "pushed");
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Says whether the local copy is clean, ahead, behind or diverged, with
+    /// one HEAD request and no transfer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] when the HEAD fails; [`Error::Io`] when the local
+    /// file cannot be read.
+    pub async fn status(&mut self) -> Result<Status> {
+        let current = self.remote.head().await?;
+        let moved = !self.at_base(current.as_ref());
+        let dirty = matches!(self.local()?, Local::Dirty(_));
+        Ok(match (dirty, moved) {
+            (false, false) => Status::Clean,
+            (true, false) => Status::Ahead,
+            (false, true) => Status::Behind,
+            (true, true) => Status::Diverged,
+        })
+    }
+
+    /// Pushes and releases the local path.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::push`]; the replica comes back with the error, so the
+    /// caller can retry or keep using it.
+    pub async fn close(mut self) -> Result<SyncReport, (Self, Error)> {
+        match self.push().await {
+            Ok(report) => Ok(report),
+            Err(err) => Err((self, err)),
+        }
+    }
+
+    fn report(&self, outcome: Outcome, started: Instant) -> SyncReport {
+        SyncReport {
+            action: outcome.action,
+            bytes_down: outcome.down,
+            bytes_up: outcome.up,
+            duration: started.elapsed(),
+            version: self.base().cloned(),
+            dirty: outcome.dirty,
+        }
+    }
+
+    /// Whether `current` is the version the local copy is based on.
+    fn at_base(&self, current: Option<&RemoteVersion>) -> bool {
+        match (self.base(), current) {
+            (None, None) => true,
+            (Some(base), Some(current)) => base.same_object(current),
+            _ => false,
+        }
+    }
+
+    /// Compares the local copy with its record: the fingerprint when it can
+    /// be trusted, else the content hash (refreshing the fingerprint when the
+    /// hash says clean).
+    fn local(&mut self) -> Result<Local> {
+        let Some(state) = &self.state else {
+            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+        };
+        let Some(base_hash) = state.base_hash else {
+            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+        };
+        if let Some(fp) = &state.fingerprint {
+            if fp.trusted_for(&self.path)? {
+                return Ok(Local::Clean);
+            }
+        }
+        let hash = ContentHash::of_file(&self.path)?;
+        if hash != base_hash {
+            return Ok(Local::Dirty(hash));
+        }
+        let mut state = state.clone();
+        state.fingerprint = Some(Fingerprint::of(&self.path)?);
+        self.save(state)?;
+        Ok(Local::Clean)
+    }
+
+    fn save(&mut self, state: State) -> Result<()> {
+        state.store(&self.state_path)?;
+        self.state = Some(state);
+        Ok(())
+    }
+
+    /// Records that the local file now holds `base` with hash `hash`.
+    fn record(&mut self, base: Option<RemoteVersion>, hash: Option<ContentHash>) -> Result<()> {
+        let mut state = State::new(&self.url, base, hash);
+        state.fingerprint = Some(Fingerprint::of(&self.path)?);
+        self.save(state)
+    }
+
+    /// The open and pull rules.
+    async fn reconcile(&mut self) -> Result<Outcome> {
+        let current = self.remote.head().await?;
+        let local_exists = match fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::NotAFile {
+                    path: self.path.clone(),
+                });
+            }
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io("read metadata of", &self.path, e)),
+        };
+        if !local_exists {
+            return match current {
+                Some(current) => self.fetch(current).await,
+                None if self.options.create_if_missing => {
+                    File::create(&self.path).map_err(|e| Error::io("create", &self.path, e))?;
+                    self.record(None, Some(ContentHash::of_bytes(&[])))?;
+                    Ok(Outcome::new(SyncAction::Created))
+                }
+                None => Err(Error::RemoteNotFound {
+                    url: self.url.clone(),
+                }),
+            };
+        }
+        if self.state.is_none() {
+            return match current {
+                None => {
+                    check_local_header(&self.path)?;
+                    self.record(None, None)?;
+                    Ok(Outcome::new(SyncAction::Adopted).dirty())
+                }
+                Some(current) if self.options.replace_untracked => self.fetch(current).await,
+                Some(_) => Err(Error::UntrackedLocal {
+                    path: self.path.clone(),
+                    url: self.url.clone(),
+                }),
+            };
+        }
+        let local = self.local()?;
+        if self.at_base(current.as_ref()) {
+            let outcome = Outcome::new(SyncAction::Reused);
+            return Ok(match local {
+                Local::Clean => outcome,
+                Local::Dirty(_) => outcome.dirty(),
+            });
+        }
+        match (local, current) {
+            (_, None) => Err(Error::RemoteDeleted {
+                url: self.url.clone(),
+                base: self.base().cloned().expect("at_base covers a missing base"),
+            }),
+            (Local::Clean, Some(current)) => self.fetch(current).await,
+            (Local::Dirty(hash), current) => self.upload_dirty(hash, Some(current)).await,
+        }
+    }
+
+    /// Uploads the dirty local copy (hash `hash`), consulting the policy on
+    /// conflict. `known` is the remote's current version when the caller
+    /// already knows the two sides diverged.
+    async fn upload_dirty(
+        &mut self,
+        hash: ContentHash,
+        mut known: Option<Option<RemoteVersion>>,
+    ) -> Result<Outcome> {
+        let mut condition = match self.base() {
+            Some(base) => WriteCondition::IfMatch(base.clone()),
+            None => WriteCondition::IfAbsent,
+        };
+        let mut src = self.path.clone();
+        let mut src_hash = hash;
+        let mut action = SyncAction::Uploaded;
+        let mut down = 0;
+        let mut rounds = 0;
+        let mut spurious = 0;
+        loop {
+            if let Some(current) = known.take() {
+                rounds += 1;
+                if rounds > POLICY_ROUNDS {
+                    return Err(self.conflict_error(current));
+                }
+                let resolution = {
+                    let conflict = Conflict {
+                        local_path: &self.path,
+                        base: self.base(),
+                        current: current.as_ref(),
+                        remote: self.remote.as_ref(),
+                        transfer: &self.options.transfer,
+                    };
+                    self.options.policy.resolve(&conflict).await?
+                };
+                tracing::info!(?resolution, current = ?current, "remote diverged");
+                condition = match &current {
+                    Some(current) => WriteCondition::IfMatch(current.clone()),
+                    None => WriteCondition::IfAbsent,
+                };
+                match resolution {
+                    Resolution::Abort => return Err(self.conflict_error(current)),
+                    Resolution::Overwrite => {
+                        src = self.path.clone();
+                        src_hash = hash;
+                        action = SyncAction::Uploaded;
+                    }
+                    Resolution::KeepRemote => match current {
+                        Some(current) => {
+                            let mut outcome = self.fetch(current).await?;
+                            outcome.action = SyncAction::KeptRemote;
+                            return Ok(outcome);
+                        }
+                        None => return Err(self.conflict_error(None)),
+                    },
+                    Resolution::Merged(merged) => {
+                        check_local_header(&merged)?;
+                        src_hash = ContentHash::of_file(&merged)?;
+                        src = merged;
+                        action = SyncAction::Merged;
+                    }
+                }
+            }
+            match self.remote.upload(&src, &condition, &src_hash).await {
+                Ok(version) => {
+                    let up = version.size;
+                    if src != self.path {
+                        self.install(&src)?;
+                    }
+                    self.record(Some(version), Some(src_hash))?;
+                    return Ok(Outcome {
+                        action,
+                        down,
+                        up,
+                        dirty: false,
+                    });
+                }
+                Err(Error::Conflict { current, .. }) => {
+                    // S3 answers 409 to a conditional write racing another
+                    // one that then failed: nobody moved the object
+                    let unmoved = match (&condition, &current) {
+                        (WriteCondition::IfMatch(expected), Some(current)) => {
+                            expected.same_object(current)
+                        }
+                        (WriteCondition::IfAbsent, None) => true,
+                        _ => false,
+                    };
+                    if unmoved && spurious < 3 {
+                        spurious += 1;
+                        continue;
+                    }
+                    if let Some(theirs) = &current {
+                        let (ours, fetched) = self.holds_our_content(theirs, &src_hash).await?;
+                        down += fetched;
+                        if ours {
+                            // our own upload, whose record was lost
+                            if src != self.path {
+                                self.install(&src)?;
+                            }
+                            self.record(current, Some(src_hash))?;
+                            return Ok(Outcome {
+                                action,
+                                down,
+                                up: 0,
+                                dirty: false,
+                            });
+                        }
+                    }
+                    known = Some(current);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn conflict_error(&self, current: Option<RemoteVersion>) -> Error {
+        Error::Conflict {
+            url: self.url.clone(),
+            base: self.base().cloned(),
+            current,
+        }
+    }
+
+    /// Whether the remote version `theirs` holds the bytes hashing to `hash`:
+    /// by the stored content hash, or, where the backend keeps none and the
+    /// sizes match, by downloading and hashing it. Returns the bytes fetched.
+    async fn holds_our_content(
+        &self,
+        theirs: &RemoteVersion,
+        hash: &ContentHash,
+    ) -> Result<(bool, u64)> {
+        if let Some(stored) = &theirs.content_hash {
+            return Ok((stored == hash, 0));
+        }
+        let ours_len = fs::metadata(&self.path)
+            .map_err(|e| Error::io("read metadata of", &self.path, e))?
+            .len();
+        if theirs.size != ours_len {
+            return Ok((false, 0));
+        }
+        let temp = self.temp_file("compare")?;
+        let n = self
+            .remote
+            .download(temp.path(), theirs, &self.options.transfer)
+            .await?;
+        Ok((ContentHash::of_file(temp.path())? == *hash, n))
+    }
+
+    fn temp_file(&self, purpose: &str) -> Result<tempfile::NamedTempFile> {
+        let dir = self.path.parent().expect("local paths have a parent");
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}.s3sqlite-{purpose}-"))
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("create temp file in", dir, e))
+    }
+
+    /// Downloads `version` into a temp file beside the local path, checks it,
+    /// and makes it the local copy; restarts when the remote changes during
+    /// the download.
+    async fn fetch(&mut self, mut version: RemoteVersion) -> Result<Outcome> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let temp = self.temp_file("download")?;
+            let result = self
+                .remote
+                .download(temp.path(), &version, &self.options.transfer)
+                .await;
+            match result {
+                Ok(received) => {
+                    let hash = self.check_download(temp.path(), &version, received)?;
+                    let temp_path = temp.into_temp_path();
+                    self.install(&temp_path)?;
+                    temp_path
+                        .keep()
+                        .map_err(|e| Error::io("keep", &self.path, e.error))?;
+                    self.record(Some(version), Some(hash))?;
+                    return Ok(Outcome {
+                        action: SyncAction::Downloaded,
+                        down: received,
+                        up: 0,
+                        dirty: false,
+                    });
+                }
+                Err(Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::info!(attempt, "remote changed during download, restarting");
+                    match self.remote.head().await? {
+                        Some(latest) => version = latest,
+                        None => return Err(result.expect_err("matched an error")),
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Checks a downloaded file: size, SQLite header; fsyncs it and returns
+    /// its hash.
+    fn check_download(
+        &self,
+        path: &Path,
+        version: &RemoteVersion,
+        received: u64,
+    ) -> Result<ContentHash> {
+        let len = fs::metadata(path)
+            .map_err(|e| Error::io("read metadata of", path, e))?
+            .len();
+        if received != version.size || len != version.size {
+            return Err(Error::Truncated {
+                url: self.url.clone(),
+                expected: version.size,
+                actual: received.min(len),
+            });
+        }
+        if !has_sqlite_header(path)? {
+            return Err(Error::NotSqlite {
+                url: self.url.clone(),
+            });
+        }
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("fsync", path, e))?;
+        ContentHash::of_file(path)
+    }
+
+    /// Makes the file at `src` the local copy: stale `-wal`, `-shm` and
+    /// `-journal` files go first (SQLite would apply them to the new file),
+    /// then a rename and a folder fsync.
+    fn install(&self, src: &Path) -> Result<()> {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let stale = sibling(&self.path, suffix);
+            match fs::remove_file(&stale) {
+                Ok(()) => tracing::debug!(path = %stale.display(), "removed stale file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", stale, e)),
+            }
+        }
+        fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
+        sync_dir(self.path.parent().expect("local paths have a parent"))
+    }
+}
+
+/// Takes the lock file of the local copy at `path`, creating its folder.
+fn lock_local(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+    }
+    if path.is_dir() {
+        return Err(Error::NotAFile {
+            path: path.to_owned(),
+        });
+    }
+    let lock = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| Error::io("open lock file", &lock, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::LocalInUse {
+            path: path.to_owned(),
+        }),
+        Err(TryLockError::Error(e)) => Err(Error::io("lock", lock, e)),
+    }
+}
+
+fn has_sqlite_header(path: &Path) -> Result<bool> {
+    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut header = [0u8; 16];
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("read metadata of", path, e))?
+        .len();
+    if len == 0 {
+        // SQLite treats an empty file as an empty database
+        return Ok(true);
+    }
+    match file.read_exact(&mut header) {
+        Ok(()) => Ok(&header == SQLITE_HEADER),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// A local file about to be adopted or uploaded must be a database.
+fn check_local_header(path: &Path) -> Result<()> {
+    if has_sqlite_header(path)? {
+        Ok(())
+    } else {
+        Err(Error::LocalNotSqlite {
+            path: path.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! [`ReplicaOptions`]: how a replica opens and syncs.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::hash::ContentHash;
+use crate::policy::{FailOnConflict, SyncPolicy};
+use crate::remote::TransferOptions;
+
+/// How a [`Replica`](crate::Replica) opens and syncs.
+///
+/// ```
+/// use s3sqlite_core::{KeepRemote, ReplicaOptions};
+///
+/// let options = ReplicaOptions::new()
+///     .with_local_path("/tmp/app.db")
+///     .with_policy(KeepRemote)
+///     .with_create_if_missing(false);
+/// assert_eq!(options.local_path(), Some(std::path::Path::new("/tmp/app.db")));
+/// ```
+#[derive(Clone)]
+pub struct ReplicaOptions {
+    pub(crate) local_path: Option<PathBuf>,
+    pub(crate) create_if_missing: bool,
+    pub(crate) replace_untracked: bool,
+    pub(crate) policy: Arc<dyn SyncPolicy>,
+    pub(crate) transfer: TransferOptions,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        ReplicaOptions {
+            local_path: None,
+            create_if_missing: true,
+            replace_untracked: false,
+            policy: Arc::new(FailOnConflict),
+            transfer: TransferOptions::default(),
+        }
+    }
+}
+
+impl ReplicaOptions {
+    /// The defaults, as each setter describes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets where the local copy lives. Its parent folder is created if
+    /// missing; the state and lock files sit beside it (`PATH.s3sqlite-state`,
+    /// `PATH.s3sqlite-lock`).
+    ///
+    /// By default, a path under the system temp folder derived from the whole
+    /// remote URL, so two remotes never share a file:
+    /// `TEMP/s3sqlite/HASH/NAME`, where `NAME` is the key's file name.
+    pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.local_path = Some(path.into());
+        self
+    }
+
+    /// Sets whether opening a remote that does not exist starts an empty
+    /// database (uploaded at the first push).
+    ///
+    /// By default, on. Off: the open fails with
+    /// [`Error::RemoteNotFound`](crate::Error::RemoteNotFound).
+    pub fn with_create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Sets whether a local file that s3sqlite does not track may be replaced
+    /// by the remote copy.
+    ///
+    /// By default, off: the open fails with
+    /// [`Error::UntrackedLocal`](crate::Error::UntrackedLocal) and the file is
+    /// left alone. (An untracked file is adopted when the remote is absent.)
+    pub fn with_replace_untracked(mut self, replace: bool) -> Self {
+        self.replace_untracked = replace;
+        self
+    }
+
+    /// Sets the policy for diverged copies.
+    ///
+    /// By default, [`FailOnConflict`].
+    pub fn with_policy(mut self, policy: impl SyncPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Sets the policy from a shared handle.
+    pub fn with_policy_arc(mut self, policy: Arc<dyn SyncPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the size of one ranged GET of a download.
+    ///
+    /// By default, 8 MiB; a smaller object is fetched with one GET.
+    pub fn with_part_size(mut self, bytes: u64) -> Self {
+        self.transfer.part_size = bytes.max(1);
+        self
+    }
+
+    /// Sets how many download parts may be in flight.
+    ///
+    /// By default, 8. Memory use is bounded by part size times parallelism.
+    pub fn with_parallelism(mut self, parts: usize) -> Self {
+        self.transfer.parallelism = parts.max(1);
+        self
+    }
+
+    /// The explicit local path, if one was set.
+    pub fn local_path(&self) -> Option<&Path> {
+        self.local_path.as_deref()
+    }
+
+    /// The local path for `url`: the explicit one, or the default.
+    pub(crate) fn resolve_local_path(&self, url: &str) -> PathBuf {
+        match &self.local_path {
+            Some(path) => path.clone(),
+            None => default_local_path(url),
+        }
+    }
+}
+
+impl fmt::Debug for ReplicaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplicaOptions")
+            .field("local_path", &self.local_path)
+            .field("create_if_missing", &self.create_if_missing)
+            .field("replace_untracked", &self.replace_untracked)
+            .field("policy", &self.policy)
+            .field("transfer", &self.transfer)
+            .finish()
+    }
+}
+
+/// `TEMP/s3sqlite/HASH/NAME`: `HASH` from the whole URL, `NAME` the key's
+/// last segment reduced to safe characters, so no key can leave the folder.
+pub(crate) fn default_local_path(url: &str) -> PathBuf {
+    let digest = ContentHash::of_bytes(url.as_bytes()).to_hex();
+    let last = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let mut name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.trim_matches('.').is_empty() {
+        name = "db.sqlite".to_owned();
+    }
+    let path = std::env::temp_dir()
+        .join("s3sqlite")
+        .join(&digest[..16])
+        .join(name);
+    debug_assert!(path.components().all(|c| !matches!(c, Component::ParentDir)));
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_paths_differ_by_url_and_keep_the_file_name() {
+        let a = default_local_path("s3://bucket-a/app.db");
+        let b = default_local_path("s3://bucket-b/app.db");
+        assert_ne!(a, b);
+        assert_eq!(a.file_name().unwrap(), "app.db");
+        assert_eq!(b.file_name().unwrap(), "app.db");
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_folder() {
+        let root = std::env::temp_dir().join("s3sqlite");
+        for url in ["s3://b/..", "s3://b/../../etc/passwd", "memory:///a/.", "s3://b/%2e%2e"] {
+            let path = default_local_path(url);
+            assert_eq!(path.parent().unwrap().parent().unwrap(), root, "{url}");
+            assert_ne!(path.file_name().unwrap(), "..", "{url}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The record kept next to the local copy: what it was last synced to.
+
+use std::fs::{self, Metadata};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::ContentHash;
+use crate::remote::RemoteVersion;
+use crate::{Error, Result};
+
+/// A file whose mtime is this close to the moment it was recorded may be
+/// written again within the file system's timestamp granularity without its
+/// fingerprint changing; such a fingerprint is checked by hash instead.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+const FORMAT: u32 = 1;
+
+/// The state file's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) format: u32,
+    /// The remote URL the local copy belongs to.
+    pub(crate) url: String,
+    /// The remote version the local copy was last synced to; `None` when the
+    /// object did not exist then.
+    pub(crate) base: Option<RemoteVersion>,
+    /// The hash of the local copy's content at `base`; `None` when unknown,
+    /// which makes the copy dirty.
+    pub(crate) base_hash: Option<ContentHash>,
+    /// The local file's fingerprint when it was last seen to hash to `base_hash`.
+    pub(crate) fingerprint: Option<Fingerprint>,
+}
+
+impl State {
+    pub(crate) fn new(url: &str, base: Option<RemoteVersion>, base_hash: Option<ContentHash>) -> Self {
+        State {
+            format: FORMAT,
+            url: url.to_owned(),
+            base,
+            base_hash,
+            fingerprint: None,
+        }
+    }
+
+    /// Reads the state file, `None` when there is none.
+    pub(crate) fn load(path: &Path) -> Result<Option<State>> {
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| Error::CorruptState {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// Writes the state file atomically: temp file, fsync, rename, fsync folder.
+    pub(crate) fn store(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().expect("state files have a parent folder");
+        let mut temp = tempfile::Builder::new()
+            .prefix(".s3sqlite-state-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("create temp file in", dir, e))?;
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        temp.write_all(&json)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| Error::io("write", temp.path(), e))?;
+        temp.persist(path)
+            .map_err(|e| Error::io("rename into", path, e.error))?;
+        crate::remote::sync_dir(dir)
+    }
+}
+
+/// What the file system says about a file, cheap to compare: a changed file
+/// has a changed fingerprint unless it was rewritten within the timestamp
+/// granularity, which [`Fingerprint::trusted_for`] rules out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Fingerprint {
+    len: u64,
+    mtime_ns: u128,
+    ctime_ns: u128,
+    inode: u64,
+    /// When the fingerprint was taken.
+    recorded_ns: u128,
+}
+
+fn nanos(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+}
+
+impl Fingerprint {
+    pub(crate) fn of(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).map_err(|e| Error::io("read metadata of", path, e))?;
+        Ok(Self::from_metadata(&meta))
+    }
+
+    fn from_metadata(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        let (inode, ctime_ns) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.ino(),
+                meta.ctime() as u128 * 1_000_000_000 + meta.ctime_nsec() as u128,
+            )
+        };
+        #[cfg(not(unix))]
+        let (inode, ctime_ns) = (0, 0);
+        Fingerprint {
+            len: meta.len(),
+            mtime_ns: meta.modified().map(nanos).unwrap_or_default(),
+            ctime_ns,
+            inode,
+            recorded_ns: nanos(SystemTime::now()),
+        }
+    }
+
+    /// Whether the file still has this fingerprint, and the fingerprint was
+    /// taken long enough after the file's last write to be trusted.
+    pub(crate) fn trusted_for(&self, path: &Path) -> Result<bool> {
+        let now = Self::of(path)?;
+        let same = now.len == self.len
+            && now.mtime_ns == self.mtime_ns
+            && now.ctime_ns == self.ctime_ns
+            && now.inode == self.inode;
+        let settled = self.mtime_ns.max(self.ctime_ns) + RACY_WINDOW.as_nanos() < self.recorded_ns;
+        Ok(same && settled)
+    }
+}
+
+/// The state file of the local copy at `db`: `DB.s3sqlite-state`.
+pub(crate) fn state_path(db: &Path) -> PathBuf {
+    sibling(db, ".s3sqlite-state")
+}
+
+/// The lock file of the local copy at `db`: `DB.s3sqlite-lock`.
+pub(crate) fn lock_path(db: &Path) -> PathBuf {
+    sibling(db, ".s3sqlite-lock")
+}
+
+/// `db` with `suffix` appended to its file name.
+pub(crate) fn sibling(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    db.with_file_name(name)
+}
