@@ -425,6 +425,24 @@ impl Replica {
         let mut spurious = 0;
         loop {
             if let Some(current) = known.take() {
+                if let Some(theirs) = &current {
+                    let (ours, fetched) = self.holds_content(theirs, &src, &src_hash).await?;
+                    down += fetched;
+                    if ours {
+                        // our own upload, whose record was lost
+                        tracing::info!(version = %theirs, "remote holds our upload, adopting it");
+                        if src != self.path {
+                            self.install(&src)?;
+                        }
+                        self.record(current, Some(src_hash))?;
+                        return Ok(Outcome {
+                            action,
+                            down,
+                            up: 0,
+                            dirty: false,
+                        });
+                    }
+                }
                 rounds += 1;
                 if rounds > POLICY_ROUNDS {
                     return Err(self.conflict_error(current));
@@ -495,23 +513,6 @@ impl Replica {
                         spurious += 1;
                         continue;
                     }
-                    if let Some(theirs) = &current {
-                        let (ours, fetched) = self.holds_our_content(theirs, &src_hash).await?;
-                        down += fetched;
-                        if ours {
-                            // our own upload, whose record was lost
-                            if src != self.path {
-                                self.install(&src)?;
-                            }
-                            self.record(current, Some(src_hash))?;
-                            return Ok(Outcome {
-                                action,
-                                down,
-                                up: 0,
-                                dirty: false,
-                            });
-                        }
-                    }
                     known = Some(current);
                 }
                 Err(err) => return Err(err),
@@ -527,19 +528,21 @@ impl Replica {
         }
     }
 
-    /// Whether the remote version `theirs` holds the bytes hashing to `hash`:
-    /// by the stored content hash, or, where the backend keeps none and the
-    /// sizes match, by downloading and hashing it. Returns the bytes fetched.
-    async fn holds_our_content(
+    /// Whether the remote version `theirs` holds the bytes of `ours` (hashing
+    /// to `hash`): by the stored content hash, or, where the backend keeps
+    /// none and the sizes match, by downloading and hashing it. Returns the
+    /// bytes fetched.
+    async fn holds_content(
         &self,
         theirs: &RemoteVersion,
+        ours: &Path,
         hash: &ContentHash,
     ) -> Result<(bool, u64)> {
         if let Some(stored) = &theirs.content_hash {
             return Ok((stored == hash, 0));
         }
-        let ours_len = fs::metadata(&self.path)
-            .map_err(|e| Error::io("read metadata of", &self.path, e))?
+        let ours_len = fs::metadata(ours)
+            .map_err(|e| Error::io("read metadata of", ours, e))?
             .len();
         if theirs.size != ours_len {
             return Ok((false, 0));
