@@ -1,0 +1,234 @@
+//! Bad input gets a clear error and leaves the local file and the remote
+//! object as they were.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::faulty::{Fault, Faulty};
+use common::{Fixture, Kind, values, write};
+use object_store::ObjectStoreExt;
+use s3sqlite_core::{Error, ObjectStoreRemote, Replica, ReplicaOptions, RemoteStore};
+
+on_every_backend!(
+    remote_object_that_is_not_sqlite_is_refused,
+    truncated_download_is_refused,
+    local_path_that_is_a_folder_is_refused,
+    unwritable_local_folder_is_reported,
+    second_open_of_one_local_path_is_refused,
+    remote_deleted_after_a_sync_is_reported,
+    local_copy_of_another_remote_is_refused,
+);
+
+/// Puts raw bytes at the remote `name`, bypassing the engine.
+async fn put_raw(fx: &Fixture, name: &str, bytes: &'static [u8]) {
+    let remote = fx.remote(name);
+    remote
+        .store()
+        .put(remote.key(), bytes.into())
+        .await
+        .unwrap();
+}
+
+async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
+    let remote = fx.remote(name);
+    let got = remote.store().get(remote.key()).await.unwrap();
+    got.bytes().await.unwrap().to_vec()
+}
+
+async fn remote_object_that_is_not_sqlite_is_refused(fx: Fixture) {
+    put_raw(&fx, "db", b"this is not a database, just some text").await;
+    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    assert!(matches!(err, Error::NotSqlite { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a SQLite database: its first 16 bytes are not \"SQLite format 3\\0\"",
+            fx.url("db")
+        )
+    );
+    assert!(!fx.local("a.db").exists());
+    assert_eq!(remote_bytes(&fx, "db").await, b"this is not a database, just some text");
+    assert_no_temp_files(&fx);
+}
+
+async fn truncated_download_is_refused(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let before = remote_bytes(&fx, "db").await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    remote.inject(Fault::TruncateDownload(100));
+    let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let err = Replica::open(Arc::clone(&remote), options).await.unwrap_err();
+    assert!(matches!(err, Error::Truncated { actual: 100, .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "download of {} is truncated: expected {} bytes, got 100",
+            fx.url("db"),
+            before.len()
+        )
+    );
+    assert!(!fx.local("a.db").exists());
+    assert_eq!(remote_bytes(&fx, "db").await, before);
+    assert_no_temp_files(&fx);
+}
+
+async fn local_path_that_is_a_folder_is_refused(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let before = remote_bytes(&fx, "db").await;
+    let folder = fx.local("folder.db");
+    std::fs::create_dir_all(folder.join("inside")).unwrap();
+    let err = fx
+        .open("db", "folder.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAFile { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "local path {} is a folder or special file, expected a database file path",
+            folder.display()
+        )
+    );
+    assert!(folder.join("inside").is_dir());
+    assert_eq!(remote_bytes(&fx, "db").await, before);
+}
+
+async fn unwritable_local_folder_is_reported(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let before = remote_bytes(&fx, "db").await;
+    // /proc refuses new folders even to root, unlike a chmod-ed one
+    let path = std::path::PathBuf::from("/proc/s3sqlite-test/app.db");
+    let err = Replica::open(fx.remote("db"), ReplicaOptions::new().with_local_path(&path))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert_eq!(err.to_string(), "could not create folder /proc/s3sqlite-test");
+    assert!(std::error::Error::source(&err).is_some());
+    assert_eq!(remote_bytes(&fx, "db").await, before);
+}
+
+async fn second_open_of_one_local_path_is_refused(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    write(a.local_path(), &["unsynced"]);
+    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    assert!(matches!(err, Error::LocalInUse { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("local copy {} is in use by another replica", fx.local("a.db").display())
+    );
+    assert_eq!(values(a.local_path()), ["seed", "unsynced"]);
+    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    drop(a);
+    // released on drop
+    fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+}
+
+async fn remote_deleted_after_a_sync_is_reported(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    write(a.local_path(), &["local"]);
+    drop(a);
+    let remote = fx.remote("db");
+    remote.store().delete(remote.key()).await.unwrap();
+
+    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    assert!(matches!(err, Error::RemoteDeleted { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{} was deleted after the local copy was synced to version",
+            fx.url("db")
+        )),
+        "{err}"
+    );
+    assert_eq!(values(&fx.local("a.db")), ["seed", "local"]);
+    assert!(remote.head().await.unwrap().is_none());
+}
+
+async fn local_copy_of_another_remote_is_refused(fx: Fixture) {
+    fx.seed("one", &["one"]).await;
+    fx.seed("two", &["two"]).await;
+    fx.open("one", "a.db", ReplicaOptions::new()).await.unwrap();
+    let err = fx.open("two", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    assert!(matches!(err, Error::TrackedElsewhere { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "local copy {} is tracked for {}, not {}: use another local path",
+            fx.local("a.db").display(),
+            fx.url("one"),
+            fx.url("two")
+        )
+    );
+    assert_eq!(values(&fx.local("a.db")), ["one"]);
+}
+
+fn assert_no_temp_files(fx: &Fixture) {
+    let Ok(entries) = std::fs::read_dir(fx.local("x").parent().unwrap()) else {
+        return;
+    };
+    for entry in entries {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains("s3sqlite-download"), "temp file left: {name}");
+    }
+}
+
+#[test]
+fn unsupported_scheme_names_the_url_and_the_accepted_schemes() {
+    let err = ObjectStoreRemote::from_url("ftp://bucket/app.db").unwrap_err();
+    assert!(matches!(err, Error::UnsupportedScheme { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unsupported URL scheme \"ftp\" in \"ftp://bucket/app.db\": expected s3, s3sqlite, gs, az, file or memory"
+    );
+}
+
+#[test]
+fn url_without_a_key_is_refused() {
+    let err = ObjectStoreRemote::from_url("s3://bucket").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid URL \"s3://bucket\": missing object key after the bucket"
+    );
+}
+
+#[tokio::test]
+async fn missing_bucket_is_reported_on_s3() {
+    let fx = Fixture::new(Kind::S3);
+    let url = "s3://s3sqlite-no-such-bucket/app.db";
+    let remote = fx.remote_at(url).unwrap();
+    let err = Replica::open(remote, ReplicaOptions::new().with_local_path(fx.local("a.db")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BucketNotFound { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("the bucket or folder of {url} does not exist: create it first or fix the URL")
+    );
+    assert!(!fx.local("a.db").exists());
+}
+
+#[tokio::test]
+async fn missing_folder_is_reported_on_file() {
+    let fx = Fixture::new(Kind::File);
+    let url = format!("file://{}/no/such/folder/app.db", fx.dir().display());
+    let err = ObjectStoreRemote::from_url(&url).unwrap_err();
+    assert!(matches!(err, Error::BucketNotFound { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(!fx.dir().join("no").exists());
+}
+
+#[tokio::test]
+async fn remote_absent_without_create_if_missing_is_reported() {
+    let fx = Fixture::new(Kind::Memory);
+    let err = fx
+        .open("db", "a.db", ReplicaOptions::new().with_create_if_missing(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} does not exist and create_if_missing is off", fx.url("db"))
+    );
+    assert!(!fx.local("a.db").exists());
+}

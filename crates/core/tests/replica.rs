@@ -1,0 +1,224 @@
+//! Open and push rules: local paths, warm starts, crash resume.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::faulty::{Fault, Faulty};
+use common::{Fixture, values, write};
+use s3sqlite_core::{Error, Replica, ReplicaOptions, Status, SyncAction, default_local_path};
+
+on_every_backend!(
+    round_trip_through_a_second_local_path,
+    explicit_local_path_is_honoured_and_its_folder_created,
+    default_local_path_is_used_when_none_is_given,
+    untracked_local_file_is_not_replaced,
+    untracked_local_file_is_adopted_when_the_remote_is_absent,
+    stale_wal_is_removed_before_a_download_goes_live,
+    warm_start_makes_one_head_and_no_download,
+    unchanged_push_sends_no_request,
+    dirty_copy_survives_a_drop_and_goes_up_at_the_next_push,
+    lost_record_after_upload_is_not_a_conflict,
+    failed_upload_keeps_the_local_copy_dirty,
+    clean_copy_of_an_old_version_is_refreshed,
+    status_reports_every_state,
+);
+
+async fn round_trip_through_a_second_local_path(fx: Fixture) {
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(a.opened().action, SyncAction::Created);
+    write(a.local_path(), &["one", "two"]);
+    let pushed = a.close().await.map_err(|(_, e)| e).unwrap();
+    assert_eq!(pushed.action, SyncAction::Uploaded);
+    assert!(pushed.bytes_up > 0);
+
+    let b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(b.opened().action, SyncAction::Downloaded);
+    assert_eq!(b.opened().bytes_down, pushed.bytes_up);
+    assert_eq!(values(b.local_path()), ["one", "two"]);
+}
+
+async fn explicit_local_path_is_honoured_and_its_folder_created(fx: Fixture) {
+    let path = fx.dir().join("deep/er/folder/app.db");
+    let replica = Replica::open(
+        fx.remote("db"),
+        ReplicaOptions::new().with_local_path(&path),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replica.local_path(), path);
+    assert!(path.is_file());
+}
+
+async fn default_local_path_is_used_when_none_is_given(fx: Fixture) {
+    let url = fx.url("app.db");
+    let replica = Replica::open(fx.remote("app.db"), ReplicaOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(replica.local_path(), default_local_path(&url));
+    assert_eq!(replica.local_path().file_name().unwrap(), "app.db");
+    assert_ne!(default_local_path(&url), default_local_path(&fx.url("other/app.db")));
+    let dir = replica.local_path().parent().unwrap().to_owned();
+    drop(replica);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn untracked_local_file_is_not_replaced(fx: Fixture) {
+    fx.seed("db", &["remote"]).await;
+    let path = fx.local("mine.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    write(&path, &["mine"]);
+    let err = fx
+        .open("db", "mine.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UntrackedLocal { .. }), "{err}");
+    assert!(err.to_string().contains("mine.db"), "{err}");
+    assert!(err.to_string().contains(&fx.url("db")), "{err}");
+    assert_eq!(values(&path), ["mine"]);
+    assert_eq!(fx.remote_values("db").await, ["remote"]);
+
+    let replica = fx
+        .open("db", "mine.db", ReplicaOptions::new().with_replace_untracked(true))
+        .await
+        .unwrap();
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    assert_eq!(values(&path), ["remote"]);
+}
+
+async fn untracked_local_file_is_adopted_when_the_remote_is_absent(fx: Fixture) {
+    let path = fx.local("mine.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    write(&path, &["mine"]);
+    let mut replica = fx.open("db", "mine.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(replica.opened().action, SyncAction::Adopted);
+    assert!(replica.opened().dirty);
+    replica.push().await.unwrap();
+    assert_eq!(fx.remote_values("db").await, ["mine"]);
+}
+
+async fn stale_wal_is_removed_before_a_download_goes_live(fx: Fixture) {
+    fx.seed("db", &["remote"]).await;
+    let path = fx.local("a.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let wal = path.with_file_name("a.db-wal");
+    let shm = path.with_file_name("a.db-shm");
+    std::fs::write(&wal, b"stale wal frames").unwrap();
+    std::fs::write(&shm, b"stale shm").unwrap();
+    let replica = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    assert!(!wal.exists(), "stale -wal survived the download");
+    assert!(!shm.exists(), "stale -shm survived the download");
+    assert_eq!(values(&path), ["remote"]);
+}
+
+async fn warm_start_makes_one_head_and_no_download(fx: Fixture) {
+    fx.seed("db", &["x"]).await;
+    let first = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(first.opened().action, SyncAction::Downloaded);
+    drop(first);
+
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let replica = Replica::open(
+        Arc::clone(&remote),
+        ReplicaOptions::new().with_local_path(fx.local("a.db")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replica.opened().action, SyncAction::Reused);
+    assert_eq!(replica.opened().bytes_down, 0);
+    assert_eq!(remote.heads(), 1);
+    assert_eq!(remote.downloads(), 0);
+    assert_eq!(remote.uploads(), 0);
+}
+
+async fn unchanged_push_sends_no_request(fx: Fixture) {
+    fx.seed("db", &["x"]).await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let mut replica = Replica::open(
+        Arc::clone(&remote),
+        ReplicaOptions::new().with_local_path(fx.local("a.db")),
+    )
+    .await
+    .unwrap();
+    let before = (remote.heads(), remote.downloads(), remote.uploads());
+    let report = replica.push().await.unwrap();
+    assert_eq!(report.action, SyncAction::Unchanged);
+    assert_eq!((remote.heads(), remote.downloads(), remote.uploads()), before);
+}
+
+async fn dirty_copy_survives_a_drop_and_goes_up_at_the_next_push(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    write(a.local_path(), &["unsynced"]);
+    drop(a);
+
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(a.opened().action, SyncAction::Reused);
+    assert!(a.opened().dirty);
+    assert_eq!(values(a.local_path()), ["seed", "unsynced"]);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(fx.remote_values("db").await, ["seed", "unsynced"]);
+}
+
+async fn lost_record_after_upload_is_not_a_conflict(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    write(a.local_path(), &["landed"]);
+    remote.inject(Fault::AfterUpload);
+    let err = a.push().await.unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+    drop(a);
+    // the upload landed; the record did not
+    assert_eq!(fx.remote_values("db").await, ["seed", "landed"]);
+
+    let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    assert_eq!(values(a.local_path()), ["seed", "landed"]);
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+    let uploads = remote.uploads();
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Unchanged);
+    assert_eq!(remote.uploads(), uploads);
+}
+
+async fn failed_upload_keeps_the_local_copy_dirty(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    write(a.local_path(), &["pending"]);
+    remote.inject(Fault::BeforeUpload);
+    a.push().await.unwrap_err();
+    assert_eq!(a.status().await.unwrap(), Status::Ahead);
+    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(fx.remote_values("db").await, ["seed", "pending"]);
+}
+
+async fn clean_copy_of_an_old_version_is_refreshed(fx: Fixture) {
+    fx.seed("db", &["v1"]).await;
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    drop(a);
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    write(b.local_path(), &["v2"]);
+    b.push().await.unwrap();
+
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(a.opened().action, SyncAction::Downloaded);
+    assert_eq!(values(a.local_path()), ["v1", "v2"]);
+    assert_eq!(a.pull().await.unwrap().action, SyncAction::Reused);
+}
+
+async fn status_reports_every_state(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+    write(a.local_path(), &["a"]);
+    assert_eq!(a.status().await.unwrap(), Status::Ahead);
+    a.push().await.unwrap();
+    assert_eq!(b.status().await.unwrap(), Status::Behind);
+    write(b.local_path(), &["b"]);
+    assert_eq!(b.status().await.unwrap(), Status::Diverged);
+}
