@@ -80,8 +80,8 @@ pub use crate::error::{Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
-    ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, TransferOptions,
-    WriteCondition,
+    ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, Stamp,
+    TransferOptions, WriteCondition,
 };
 pub use crate::replica::{Replica, ReplicaOptions};
 pub use crate::report::{Status, SyncAction, SyncReport};

@@ -16,6 +16,7 @@ on_every_backend!(
     keep_remote_policy_drops_local_changes,
     custom_policy_sees_both_versions_and_merges,
     diverged_copy_at_open_goes_to_the_policy,
+    identical_bytes_from_another_writer_are_still_a_conflict,
 );
 
 async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: Fixture) {
@@ -154,4 +155,20 @@ async fn diverged_copy_at_open_goes_to_the_policy(fx: Fixture) {
     let b = fx.open("db", "b.db", options).await.unwrap();
     assert_eq!(b.opened().action, SyncAction::Uploaded);
     assert_eq!(fx.remote_values("db").await, ["seed", "from b"]);
+}
+
+async fn identical_bytes_from_another_writer_are_still_a_conflict(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    // the same change from the same base gives byte-identical files
+    write(a.local_path(), &["same"]);
+    write(b.local_path(), &["same"]);
+    assert_eq!(
+        std::fs::read(a.local_path()).unwrap(),
+        std::fs::read(b.local_path()).unwrap()
+    );
+    a.push().await.unwrap();
+    let err = b.push().await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
 }

@@ -19,6 +19,8 @@ on_every_backend!(
     unchanged_push_sends_no_request,
     dirty_copy_survives_a_drop_and_goes_up_at_the_next_push,
     lost_record_after_upload_is_not_a_conflict,
+    landed_upload_retried_in_process_is_recognised,
+    changes_after_a_landed_upload_go_up_on_top_of_it,
     failed_upload_keeps_the_local_copy_dirty,
     clean_copy_of_an_old_version_is_refreshed,
     status_reports_every_state,
@@ -221,4 +223,35 @@ async fn status_reports_every_state(fx: Fixture) {
     assert_eq!(b.status().await.unwrap(), Status::Behind);
     write(b.local_path(), &["b"]);
     assert_eq!(b.status().await.unwrap(), Status::Diverged);
+}
+
+async fn landed_upload_retried_in_process_is_recognised(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let mut a = Replica::open(Arc::clone(&remote), options).await.unwrap();
+    write(a.local_path(), &["landed"]);
+    remote.inject(Fault::AfterUpload);
+    a.push().await.unwrap_err();
+    let report = a.push().await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+    assert_eq!(fx.remote_values("db").await, ["seed", "landed"]);
+}
+
+async fn changes_after_a_landed_upload_go_up_on_top_of_it(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    write(a.local_path(), &["landed"]);
+    remote.inject(Fault::AfterUpload);
+    a.push().await.unwrap_err();
+    write(a.local_path(), &["later"]);
+    drop(a);
+
+    let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    assert_eq!(a.opened().action, SyncAction::Uploaded);
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+    assert_eq!(fx.remote_values("db").await, ["seed", "landed", "later"]);
 }

@@ -1,26 +1,101 @@
 //! Atomic conditional writes for the `file://` backend.
 //!
-//! object_store's local file system has no `PutMode::Update`, so every
-//! s3sqlite writer of a file remote takes an exclusive lock on a sidecar lock
-//! file, compares the current version with its condition, writes a temp file,
-//! fsyncs it and renames it over the object, all while holding the lock.
-//! Readers need no lock: a rename swaps the whole file, and downloads are
-//! pinned to the version they started from.
+//! object_store's local file system has no `PutMode::Update` and keeps no
+//! metadata, so every s3sqlite writer of a file remote takes an exclusive
+//! lock on a sidecar lock file, compares the current version with its
+//! condition, writes a temp file, fsyncs it and renames it over the object,
+//! then records the upload's stamp in a sidecar stamp file, all while holding
+//! the lock. A HEAD takes the lock shared, so it sees the object and its
+//! stamp from one write. Downloads need no lock: a rename swaps the whole
+//! file, and they are pinned to the version they started from.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::object_store::ObjectStoreRemote;
-use super::{RemoteVersion, WriteCondition};
-use crate::hash::ContentHash;
+use super::{RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
 
-/// The lock file of the object at `path`: `.NAME.s3sqlite-lock` beside it.
-fn lock_path(path: &Path) -> PathBuf {
+/// `.NAME.SUFFIX` beside the object at `path`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.s3sqlite-lock"))
+    path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// The stamp file's content: the stamp and the entity tag of the object
+/// version it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct StampRecord {
+    e_tag: Option<String>,
+    stamp: Stamp,
+}
+
+/// Holds the object's lock file, shared or exclusive, until dropped.
+struct Held(File);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // closing the descriptor releases the lock anyway; an unlock error
+        // leaves nothing to undo
+        let _ = self.0.unlock();
+    }
+}
+
+async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
+    let path = sidecar(object, "s3sqlite-lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    tokio::task::spawn_blocking(move || {
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map(|()| Held(file))
+    })
+    .await
+    .expect("file lock task panicked")
+    .map_err(|e| Error::io("lock", path, e))
+}
+
+/// The version of the object, with its stamp when the stamp file belongs to it.
+pub(crate) async fn head(remote: &ObjectStoreRemote, object: &Path) -> Result<Option<RemoteVersion>> {
+    if !object.parent().is_some_and(Path::is_dir) {
+        return Err(Error::BucketNotFound {
+            url: remote.url().to_owned(),
+        });
+    }
+    let _held = lock(object, false).await?;
+    head_locked(remote, object).await
+}
+
+async fn head_locked(remote: &ObjectStoreRemote, object: &Path) -> Result<Option<RemoteVersion>> {
+    let Some(mut version) = remote.head_object().await? else {
+        return Ok(None);
+    };
+    let stamp_path = sidecar(object, "s3sqlite-stamp");
+    match std::fs::read(&stamp_path) {
+        Ok(bytes) => {
+            // a stamp file from a write that crashed before updating it
+            // names another version and is ignored
+            if let Ok(record) = serde_json::from_slice::<StampRecord>(&bytes) {
+                if record.e_tag.is_some() && record.e_tag == version.e_tag {
+                    version.stamp = Some(record.stamp);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read", stamp_path, e)),
+    }
+    Ok(Some(version))
 }
 
 pub(crate) async fn upload(
@@ -28,37 +103,10 @@ pub(crate) async fn upload(
     object: &Path,
     src: &Path,
     condition: &WriteCondition,
-    hash: &ContentHash,
+    stamp: &Stamp,
 ) -> Result<RemoteVersion> {
-    let lock = lock_path(object);
-    let lock_file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|e| Error::io("open lock file", &lock, e))?;
-    let lock_file = {
-        let lock = lock.clone();
-        tokio::task::spawn_blocking(move || lock_file.lock().map(|()| lock_file))
-            .await
-            .expect("file lock task panicked")
-            .map_err(|e| Error::io("lock", lock, e))?
-    };
-    let result = locked_upload(remote, object, src, condition, hash).await;
-    lock_file
-        .unlock()
-        .map_err(|e| Error::io("unlock", &lock, e))?;
-    result
-}
-
-async fn locked_upload(
-    remote: &ObjectStoreRemote,
-    object: &Path,
-    src: &Path,
-    condition: &WriteCondition,
-    hash: &ContentHash,
-) -> Result<RemoteVersion> {
-    let current = remote.head_object().await?;
+    let _held = lock(object, true).await?;
+    let current = head_locked(remote, object).await?;
     let holds = match (condition, &current) {
         (WriteCondition::Overwrite, _) => true,
         (WriteCondition::IfAbsent, current) => current.is_none(),
@@ -76,21 +124,27 @@ async fn locked_upload(
         });
     }
     let previous_mtime = current.as_ref().and_then(|c| c.last_modified);
-    let object = object.to_path_buf();
-    let src = src.to_path_buf();
-    tokio::task::spawn_blocking(move || replace(&object, &src, previous_mtime))
+    let (object_path, src_path) = (object.to_path_buf(), src.to_path_buf());
+    tokio::task::spawn_blocking(move || replace(&object_path, &src_path, previous_mtime))
         .await
         .expect("file upload task panicked")?;
-    let mut version = remote
-        .head_object()
-        .await?
-        .ok_or_else(|| Error::io("find the file just written", remote.url(), not_found()))?;
-    version.content_hash = Some(*hash);
+    let mut version = remote.head_object().await?.ok_or_else(|| {
+        Error::io(
+            "find the file just written at",
+            object,
+            std::io::ErrorKind::NotFound.into(),
+        )
+    })?;
+    let record = StampRecord {
+        e_tag: version.e_tag.clone(),
+        stamp: stamp.clone(),
+    };
+    write_atomically(
+        &sidecar(object, "s3sqlite-stamp"),
+        &serde_json::to_vec(&record).expect("stamp serializes"),
+    )?;
+    version.stamp = Some(stamp.clone());
     Ok(version)
-}
-
-fn not_found() -> std::io::Error {
-    std::io::Error::from(std::io::ErrorKind::NotFound)
 }
 
 /// Copies `src` to a temp file beside `object`, fsyncs it, gives it an mtime
@@ -104,9 +158,8 @@ fn replace(object: &Path, src: &Path, previous_mtime: Option<SystemTime>) -> Res
         .map_err(|e| Error::io("create temp file in", dir, e))?;
     let mut input = File::open(src).map_err(|e| Error::io("open", src, e))?;
     std::io::copy(&mut input, temp.as_file_mut()).map_err(|e| Error::io("copy", src, e))?;
-    temp.as_file_mut()
-        .flush()
-        .and_then(|()| temp.as_file().sync_all())
+    temp.as_file()
+        .sync_all()
         .map_err(|e| Error::io("fsync", temp.path(), e))?;
     // the entity tag is inode, mtime and size: an mtime strictly after the
     // previous version's keeps it unique even if the inode is reused
@@ -120,6 +173,21 @@ fn replace(object: &Path, src: &Path, previous_mtime: Option<SystemTime>) -> Res
         .map_err(|e| Error::io("set mtime of", temp.path(), e))?;
     temp.persist(object)
         .map_err(|e| Error::io("rename into", object, e.error))?;
+    sync_dir(dir)
+}
+
+/// Writes `bytes` to `path` through a temp file, fsync and rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("written files have a parent folder");
+    let mut temp = tempfile::Builder::new()
+        .prefix(".s3sqlite-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temp file in", dir, e))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| Error::io("write", temp.path(), e))?;
+    temp.persist(path)
+        .map_err(|e| Error::io("rename into", path, e.error))?;
     sync_dir(dir)
 }
 

@@ -16,7 +16,7 @@ use crate::Result;
 use crate::hash::ContentHash;
 
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
-pub(crate) use self::file_lock::sync_dir;
+pub(crate) use self::file_lock::{sync_dir, write_atomically};
 
 /// What the engine needs from the place a database lives.
 ///
@@ -49,13 +49,14 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         transfer: &TransferOptions,
     ) -> Result<u64>;
 
-    /// Uploads the file `src` if `condition` holds, storing `hash` with the
-    /// object where the backend keeps metadata, and returns the new version.
+    /// Uploads the file `src` if `condition` holds, storing `stamp` with the
+    /// object where the backend keeps metadata, and returns the new version
+    /// (with the stamp).
     async fn upload(
         &self,
         src: &Path,
         condition: &WriteCondition,
-        hash: &ContentHash,
+        stamp: &Stamp,
     ) -> Result<RemoteVersion>;
 }
 
@@ -76,8 +77,9 @@ pub struct RemoteVersion {
     pub size: u64,
     /// When the object was last written, where the store says.
     pub last_modified: Option<SystemTime>,
-    /// The content hash s3sqlite stored with the object, where the store keeps metadata.
-    pub content_hash: Option<ContentHash>,
+    /// What s3sqlite stored with the object when it uploaded it, where the
+    /// store keeps metadata.
+    pub stamp: Option<Stamp>,
 }
 
 impl RemoteVersion {
@@ -89,7 +91,7 @@ impl RemoteVersion {
             version: None,
             size,
             last_modified: None,
-            content_hash: None,
+            stamp: None,
         }
     }
 
@@ -111,9 +113,9 @@ impl RemoteVersion {
         self
     }
 
-    /// Sets the stored content hash.
-    pub fn with_content_hash(mut self, hash: ContentHash) -> Self {
-        self.content_hash = Some(hash);
+    /// Sets the stamp stored with the object.
+    pub fn with_stamp(mut self, stamp: Stamp) -> Self {
+        self.stamp = Some(stamp);
         self
     }
 
@@ -142,6 +144,58 @@ impl Display for RemoteVersion {
             (None, None) => write!(f, "unversioned ({} bytes)", self.size),
         }
     }
+}
+
+/// What s3sqlite stores with every object it uploads: the content hash, and
+/// an id unique to the upload.
+///
+/// The engine writes the stamp into its state file before the upload, so
+/// that after a crash between the upload and the record it can tell its own
+/// upload (same id) from another writer's, even one with identical bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Stamp {
+    /// The hash of the uploaded bytes.
+    pub content_hash: ContentHash,
+    /// An id unique to one upload.
+    pub upload_id: String,
+}
+
+impl Stamp {
+    /// A stamp for uploading bytes that hash to `content_hash`, with a fresh id.
+    pub fn new(content_hash: ContentHash) -> Self {
+        Stamp {
+            content_hash,
+            upload_id: fresh_id(),
+        }
+    }
+
+    /// A stamp with a given id, as read back from a store.
+    pub fn with_id(content_hash: ContentHash, upload_id: impl Into<String>) -> Self {
+        Stamp {
+            content_hash,
+            upload_id: upload_id.into(),
+        }
+    }
+}
+
+/// 32 hex digits that no other upload, in this or another process or
+/// machine, is expected to share.
+fn fresh_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(&now.as_nanos().to_le_bytes());
+    hasher.update(&(&now as *const _ as usize).to_le_bytes());
+    if let Ok(host) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        hasher.update(&host);
+    }
+    hasher.finalize().to_hex()[..32].to_owned()
 }
 
 /// When an [`upload`](RemoteStore::upload) may replace the object.
@@ -194,8 +248,8 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
         &self,
         src: &Path,
         condition: &WriteCondition,
-        hash: &ContentHash,
+        stamp: &Stamp,
     ) -> Result<RemoteVersion> {
-        (**self).upload(src, condition, hash).await
+        (**self).upload(src, condition, stamp).await
     }
 }

@@ -14,12 +14,15 @@ use object_store::{
 };
 
 use super::location::{Backend, Location};
-use super::{RemoteStore, RemoteVersion, TransferOptions, WriteCondition, download, file_lock};
-use crate::hash::ContentHash;
+use super::{
+    RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download, file_lock,
+};
 use crate::{Error, Result};
 
 /// The metadata key under which the content hash is stored with the object.
-pub(crate) const HASH_METADATA_KEY: &str = "s3sqlite-blake3";
+const HASH_METADATA_KEY: &str = "s3sqlite-blake3";
+/// The metadata key under which the upload id is stored with the object.
+const UPLOAD_ID_METADATA_KEY: &str = "s3sqlite-upload-id";
 
 /// A [`RemoteStore`] over an [`ObjectStore`] and one key in it.
 ///
@@ -177,11 +180,6 @@ impl ObjectStoreRemote {
         self.store.as_ref()
     }
 
-    /// Whether the backend keeps user metadata (and so the content hash).
-    fn keeps_metadata(&self) -> bool {
-        !matches!(self.backend, Backend::File { .. })
-    }
-
     /// On S3 a HEAD of a missing bucket looks like a missing key: a one-page
     /// listing tells them apart. Only run when the object is absent.
     async fn check_bucket(&self) -> Result<()> {
@@ -206,6 +204,8 @@ impl ObjectStoreRemote {
         }
     }
 
+    /// The object's version as the store reports it, with the stamp read
+    /// from its metadata.
     pub(crate) async fn head_object(&self) -> Result<Option<RemoteVersion>> {
         let options = GetOptions {
             head: true,
@@ -213,17 +213,23 @@ impl ObjectStoreRemote {
         };
         match self.store.get_opts(&self.key, options).await {
             Ok(result) => {
-                let hash = result
-                    .attributes
-                    .get(&Attribute::Metadata(HASH_METADATA_KEY.into()))
-                    .and_then(|value| value.as_ref().parse().ok());
+                let metadata = |key: &'static str| {
+                    result
+                        .attributes
+                        .get(&Attribute::Metadata(key.into()))
+                        .map(|value| value.as_ref().to_owned())
+                };
+                let stamp = match (metadata(HASH_METADATA_KEY), metadata(UPLOAD_ID_METADATA_KEY)) {
+                    (Some(hash), Some(id)) => hash.parse().ok().map(|hash| Stamp::with_id(hash, id)),
+                    _ => None,
+                };
                 let meta = result.meta;
                 Ok(Some(RemoteVersion {
                     e_tag: meta.e_tag,
                     version: meta.version,
                     size: meta.size,
                     last_modified: Some(meta.last_modified.into()),
-                    content_hash: hash,
+                    stamp,
                 }))
             }
             Err(object_store::Error::NotFound { .. }) => {
@@ -236,21 +242,23 @@ impl ObjectStoreRemote {
 
     /// Uploads `payload` with `mode`, mapping a failed precondition to
     /// [`Error::Conflict`].
-    pub(crate) async fn put(
+    async fn put(
         &self,
         payload: PutPayload,
-        mode: PutMode,
         condition: &WriteCondition,
-        hash: &ContentHash,
+        stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         let size = payload.content_length() as u64;
         let mut attributes = Attributes::new();
-        if self.keeps_metadata() {
-            attributes.insert(
-                Attribute::Metadata(HASH_METADATA_KEY.into()),
-                hash.to_hex().into(),
-            );
-        }
+        attributes.insert(
+            Attribute::Metadata(HASH_METADATA_KEY.into()),
+            stamp.content_hash.to_hex().into(),
+        );
+        attributes.insert(
+            Attribute::Metadata(UPLOAD_ID_METADATA_KEY.into()),
+            stamp.upload_id.clone().into(),
+        );
+        let mode = put_mode(condition);
         let options = PutOptions {
             mode,
             attributes,
@@ -258,7 +266,7 @@ impl ObjectStoreRemote {
         };
         match self.store.put_opts(&self.key, payload, options).await {
             Ok(put) => {
-                let mut version = RemoteVersion::new(size).with_content_hash(*hash);
+                let mut version = RemoteVersion::new(size).with_stamp(stamp.clone());
                 version.e_tag = put.e_tag;
                 version.version = put.version;
                 Ok(version)
@@ -275,7 +283,7 @@ impl ObjectStoreRemote {
 
     /// The conflict error for a failed `condition`, with the version on the
     /// remote now.
-    pub(crate) async fn conflict(&self, condition: &WriteCondition) -> Error {
+    async fn conflict(&self, condition: &WriteCondition) -> Error {
         let current = match self.head_object().await {
             Ok(current) => current,
             Err(err) => return err,
@@ -334,6 +342,9 @@ fn put_mode(condition: &WriteCondition) -> PutMode {
 #[async_trait]
 impl RemoteStore for ObjectStoreRemote {
     async fn head(&self) -> Result<Option<RemoteVersion>> {
+        if let Backend::File { path } = &self.backend {
+            return file_lock::head(self, path).await;
+        }
         self.head_object().await
     }
 
@@ -350,14 +361,13 @@ impl RemoteStore for ObjectStoreRemote {
         &self,
         src: &Path,
         condition: &WriteCondition,
-        hash: &ContentHash,
+        stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         if let Backend::File { path } = &self.backend {
-            return file_lock::upload(self, path, src, condition, hash).await;
+            return file_lock::upload(self, path, src, condition, stamp).await;
         }
         let payload = file_payload(src)?;
-        self.put(payload, put_mode(condition), condition, hash)
-            .await
+        self.put(payload, condition, stamp).await
     }
 }
 

@@ -14,7 +14,9 @@ use tracing::Instrument;
 use self::state::{Fingerprint, State, lock_path, sibling, state_path};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution};
-use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, WriteCondition, sync_dir};
+use crate::remote::{
+    ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition, sync_dir,
+};
 use crate::report::{Status, SyncAction, SyncReport};
 use crate::{Error, Result};
 
@@ -26,6 +28,9 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// How often a download is restarted when the remote changes under it.
 const DOWNLOAD_ATTEMPTS: usize = 3;
+
+/// How many unrecorded uploads the state file remembers.
+const MAX_PENDING: usize = 8;
 
 /// How often one push consults the policy before giving up on a remote that
 /// keeps moving.
@@ -420,28 +425,22 @@ impl Replica {
         let mut src = self.path.clone();
         let mut src_hash = hash;
         let mut action = SyncAction::Uploaded;
-        let mut down = 0;
         let mut rounds = 0;
         let mut spurious = 0;
         loop {
             if let Some(current) = known.take() {
-                if let Some(theirs) = &current {
-                    let (ours, fetched) = self.holds_content(theirs, &src, &src_hash).await?;
-                    down += fetched;
-                    if ours {
-                        // our own upload, whose record was lost
-                        tracing::info!(version = %theirs, "remote holds our upload, adopting it");
-                        if src != self.path {
-                            self.install(&src)?;
-                        }
-                        self.record(current, Some(src_hash))?;
-                        return Ok(Outcome {
-                            action,
-                            down,
-                            up: 0,
-                            dirty: false,
-                        });
+                if let Some(landed) = current.as_ref().and_then(|c| self.landed_stamp(c)) {
+                    let theirs = current.expect("a landed stamp comes from a version");
+                    tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
+                    if landed.content_hash == src_hash {
+                        return self.finish(&src, theirs, src_hash, action, 0);
                     }
+                    // it landed, and the local copy changed again since
+                    let mut state = State::new(&self.url, Some(theirs.clone()), Some(landed.content_hash));
+                    state.pending = self.pending().to_vec();
+                    self.save(state)?;
+                    condition = WriteCondition::IfMatch(theirs);
+                    continue;
                 }
                 rounds += 1;
                 if rounds > POLICY_ROUNDS {
@@ -485,19 +484,11 @@ impl Replica {
                     }
                 }
             }
-            match self.remote.upload(&src, &condition, &src_hash).await {
+            let stamp = self.announce(src_hash)?;
+            match self.remote.upload(&src, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
-                    if src != self.path {
-                        self.install(&src)?;
-                    }
-                    self.record(Some(version), Some(src_hash))?;
-                    return Ok(Outcome {
-                        action,
-                        down,
-                        up,
-                        dirty: false,
-                    });
+                    return self.finish(&src, version, src_hash, action, up);
                 }
                 Err(Error::Conflict { current, .. }) => {
                     // S3 answers 409 to a conditional write racing another
@@ -520,39 +511,67 @@ impl Replica {
         }
     }
 
+    /// Makes `src` the local copy if it is another file, and records that it
+    /// is at `version`.
+    fn finish(
+        &mut self,
+        src: &Path,
+        version: RemoteVersion,
+        hash: ContentHash,
+        action: SyncAction,
+        up: u64,
+    ) -> Result<Outcome> {
+        if src != self.path {
+            self.install(src)?;
+        }
+        self.record(Some(version), Some(hash))?;
+        Ok(Outcome {
+            action,
+            down: 0,
+            up,
+            dirty: false,
+        })
+    }
+
+    fn pending(&self) -> &[Stamp] {
+        self.state.as_ref().map_or(&[], |s| s.pending.as_slice())
+    }
+
+    /// The stamp of `version` if it is one of our uploads whose record was lost.
+    fn landed_stamp(&self, version: &RemoteVersion) -> Option<Stamp> {
+        let stamp = version.stamp.as_ref()?;
+        self.pending()
+            .iter()
+            .any(|p| p.upload_id == stamp.upload_id)
+            .then(|| stamp.clone())
+    }
+
+    /// The stamp for uploading content `hash`, written to the state file
+    /// before the upload starts, so that the upload is recognised as ours if
+    /// it lands and the record after it does not. A retry of the same content
+    /// reuses its stamp.
+    fn announce(&mut self, hash: ContentHash) -> Result<Stamp> {
+        if let Some(stamp) = self.pending().iter().find(|p| p.content_hash == hash) {
+            return Ok(stamp.clone());
+        }
+        let stamp = Stamp::new(hash);
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.pending.push(stamp.clone());
+        let excess = state.pending.len().saturating_sub(MAX_PENDING);
+        state.pending.drain(..excess);
+        self.save(state)?;
+        Ok(stamp)
+    }
+
     fn conflict_error(&self, current: Option<RemoteVersion>) -> Error {
         Error::Conflict {
             url: self.url.clone(),
             base: self.base().cloned(),
             current,
         }
-    }
-
-    /// Whether the remote version `theirs` holds the bytes of `ours` (hashing
-    /// to `hash`): by the stored content hash, or, where the backend keeps
-    /// none and the sizes match, by downloading and hashing it. Returns the
-    /// bytes fetched.
-    async fn holds_content(
-        &self,
-        theirs: &RemoteVersion,
-        ours: &Path,
-        hash: &ContentHash,
-    ) -> Result<(bool, u64)> {
-        if let Some(stored) = &theirs.content_hash {
-            return Ok((stored == hash, 0));
-        }
-        let ours_len = fs::metadata(ours)
-            .map_err(|e| Error::io("read metadata of", ours, e))?
-            .len();
-        if theirs.size != ours_len {
-            return Ok((false, 0));
-        }
-        let temp = self.temp_file("compare")?;
-        let n = self
-            .remote
-            .download(temp.path(), theirs, &self.options.transfer)
-            .await?;
-        Ok((ContentHash::of_file(temp.path())? == *hash, n))
     }
 
     fn temp_file(&self, purpose: &str) -> Result<tempfile::NamedTempFile> {

@@ -1,14 +1,13 @@
 //! The record kept next to the local copy: what it was last synced to.
 
 use std::fs::{self, Metadata};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::hash::ContentHash;
-use crate::remote::RemoteVersion;
+use crate::remote::{RemoteVersion, Stamp};
 use crate::{Error, Result};
 
 /// A file whose mtime is this close to the moment it was recorded may be
@@ -32,6 +31,10 @@ pub(crate) struct State {
     pub(crate) base_hash: Option<ContentHash>,
     /// The local file's fingerprint when it was last seen to hash to `base_hash`.
     pub(crate) fingerprint: Option<Fingerprint>,
+    /// The stamps of uploads that were started and not recorded: if the
+    /// remote carries one, that upload landed.
+    #[serde(default)]
+    pub(crate) pending: Vec<Stamp>,
 }
 
 impl State {
@@ -42,6 +45,7 @@ impl State {
             base,
             base_hash,
             fingerprint: None,
+            pending: Vec::new(),
         }
     }
 
@@ -62,18 +66,8 @@ impl State {
 
     /// Writes the state file atomically: temp file, fsync, rename, fsync folder.
     pub(crate) fn store(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().expect("state files have a parent folder");
-        let mut temp = tempfile::Builder::new()
-            .prefix(".s3sqlite-state-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("create temp file in", dir, e))?;
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
-        temp.write_all(&json)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| Error::io("write", temp.path(), e))?;
-        temp.persist(path)
-            .map_err(|e| Error::io("rename into", path, e.error))?;
-        crate::remote::sync_dir(dir)
+        crate::remote::write_atomically(path, &json)
     }
 }
 

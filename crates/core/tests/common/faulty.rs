@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use s3sqlite_core::{
-    ContentHash, Error, RemoteStore, RemoteVersion, Result, TransferOptions, WriteCondition,
+    Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions, WriteCondition,
     async_trait,
 };
 
@@ -111,13 +111,13 @@ impl<R: RemoteStore> RemoteStore for Faulty<R> {
         &self,
         src: &Path,
         condition: &WriteCondition,
-        hash: &ContentHash,
+        stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         self.uploads.fetch_add(1, Ordering::SeqCst);
         if self.take(|f| *f == Fault::BeforeUpload).is_some() {
             return Err(self.injected());
         }
-        let version = self.inner.upload(src, condition, hash).await?;
+        let version = self.inner.upload(src, condition, stamp).await?;
         if self.take(|f| *f == Fault::AfterUpload).is_some() {
             return Err(self.injected());
         }
