@@ -108,7 +108,9 @@ pub enum Error {
     },
 
     /// A local file to be adopted or uploaded is not a SQLite database.
-    #[error("local file {path} is not a SQLite database: its first 16 bytes are not \"SQLite format 3\\0\"")]
+    #[error(
+        "local file {path} is not a SQLite database: its first 16 bytes are not \"SQLite format 3\\0\""
+    )]
     LocalNotSqlite {
         /// The file.
         path: PathBuf,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::faulty::{Fault, Faulty};
 use common::{Fixture, Kind, values, write};
 use object_store::ObjectStoreExt;
-use s3sqlite_core::{Error, ObjectStoreRemote, Replica, ReplicaOptions, RemoteStore};
+use s3sqlite_core::{Error, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions};
 
 on_every_backend!(
     remote_object_that_is_not_sqlite_is_refused,
@@ -38,7 +38,10 @@ async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
 
 async fn remote_object_that_is_not_sqlite_is_refused(fx: Fixture) {
     put_raw(&fx, "db", b"this is not a database, just some text").await;
-    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    let err = fx
+        .open("db", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotSqlite { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -48,7 +51,10 @@ async fn remote_object_that_is_not_sqlite_is_refused(fx: Fixture) {
         )
     );
     assert!(!fx.local("a.db").exists());
-    assert_eq!(remote_bytes(&fx, "db").await, b"this is not a database, just some text");
+    assert_eq!(
+        remote_bytes(&fx, "db").await,
+        b"this is not a database, just some text"
+    );
     assert_no_temp_files(&fx);
 }
 
@@ -58,7 +64,9 @@ async fn truncated_download_is_refused(fx: Fixture) {
     let remote = Arc::new(Faulty::new(fx.remote("db")));
     remote.inject(Fault::TruncateDownload(100));
     let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
-    let err = Replica::open(Arc::clone(&remote), options).await.unwrap_err();
+    let err = Replica::open(Arc::clone(&remote), options)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Truncated { actual: 100, .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -99,11 +107,17 @@ async fn unwritable_local_folder_is_reported(fx: Fixture) {
     let before = remote_bytes(&fx, "db").await;
     // /proc refuses new folders even to root, unlike a chmod-ed one
     let path = std::path::PathBuf::from("/proc/s3sqlite-test/app.db");
-    let err = Replica::open(fx.remote("db"), ReplicaOptions::new().with_local_path(&path))
-        .await
-        .unwrap_err();
+    let err = Replica::open(
+        fx.remote("db"),
+        ReplicaOptions::new().with_local_path(&path),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
-    assert_eq!(err.to_string(), "could not create folder /proc/s3sqlite-test");
+    assert_eq!(
+        err.to_string(),
+        "could not create folder /proc/s3sqlite-test"
+    );
     assert!(std::error::Error::source(&err).is_some());
     assert_eq!(remote_bytes(&fx, "db").await, before);
 }
@@ -112,11 +126,17 @@ async fn second_open_of_one_local_path_is_refused(fx: Fixture) {
     fx.seed("db", &["seed"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["unsynced"]);
-    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    let err = fx
+        .open("db", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::LocalInUse { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        format!("local copy {} is in use by another replica", fx.local("a.db").display())
+        format!(
+            "local copy {} is in use by another replica",
+            fx.local("a.db").display()
+        )
     );
     assert_eq!(values(a.local_path()), ["seed", "unsynced"]);
     assert_eq!(fx.remote_values("db").await, ["seed"]);
@@ -133,7 +153,10 @@ async fn remote_deleted_after_a_sync_is_reported(fx: Fixture) {
     let remote = fx.remote("db");
     remote.store().delete(remote.key()).await.unwrap();
 
-    let err = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    let err = fx
+        .open("db", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RemoteDeleted { .. }), "{err}");
     assert!(
         err.to_string().starts_with(&format!(
@@ -150,7 +173,10 @@ async fn local_copy_of_another_remote_is_refused(fx: Fixture) {
     fx.seed("one", &["one"]).await;
     fx.seed("two", &["two"]).await;
     fx.open("one", "a.db", ReplicaOptions::new()).await.unwrap();
-    let err = fx.open("two", "a.db", ReplicaOptions::new()).await.unwrap_err();
+    let err = fx
+        .open("two", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::TrackedElsewhere { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -170,7 +196,10 @@ fn assert_no_temp_files(fx: &Fixture) {
     };
     for entry in entries {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.contains("s3sqlite-download"), "temp file left: {name}");
+        assert!(
+            !name.contains("s3sqlite-download"),
+            "temp file left: {name}"
+        );
     }
 }
 
@@ -198,9 +227,12 @@ async fn missing_bucket_is_reported_on_s3() {
     let fx = Fixture::new(Kind::S3);
     let url = "s3://s3sqlite-no-such-bucket/app.db";
     let remote = fx.remote_at(url).unwrap();
-    let err = Replica::open(remote, ReplicaOptions::new().with_local_path(fx.local("a.db")))
-        .await
-        .unwrap_err();
+    let err = Replica::open(
+        remote,
+        ReplicaOptions::new().with_local_path(fx.local("a.db")),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::BucketNotFound { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -223,12 +255,19 @@ async fn missing_folder_is_reported_on_file() {
 async fn remote_absent_without_create_if_missing_is_reported() {
     let fx = Fixture::new(Kind::Memory);
     let err = fx
-        .open("db", "a.db", ReplicaOptions::new().with_create_if_missing(false))
+        .open(
+            "db",
+            "a.db",
+            ReplicaOptions::new().with_create_if_missing(false),
+        )
         .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{} does not exist and create_if_missing is off", fx.url("db"))
+        format!(
+            "{} does not exist and create_if_missing is off",
+            fx.url("db")
+        )
     );
     assert!(!fx.local("a.db").exists());
 }

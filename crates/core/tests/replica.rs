@@ -59,7 +59,10 @@ async fn default_local_path_is_used_when_none_is_given(fx: Fixture) {
         .unwrap();
     assert_eq!(replica.local_path(), default_local_path(&url));
     assert_eq!(replica.local_path().file_name().unwrap(), "app.db");
-    assert_ne!(default_local_path(&url), default_local_path(&fx.url("other/app.db")));
+    assert_ne!(
+        default_local_path(&url),
+        default_local_path(&fx.url("other/app.db"))
+    );
     let dir = replica.local_path().parent().unwrap().to_owned();
     drop(replica);
     std::fs::remove_dir_all(dir).unwrap();
@@ -81,7 +84,11 @@ async fn untracked_local_file_is_not_replaced(fx: Fixture) {
     assert_eq!(fx.remote_values("db").await, ["remote"]);
 
     let replica = fx
-        .open("db", "mine.db", ReplicaOptions::new().with_replace_untracked(true))
+        .open(
+            "db",
+            "mine.db",
+            ReplicaOptions::new().with_replace_untracked(true),
+        )
         .await
         .unwrap();
     assert_eq!(replica.opened().action, SyncAction::Downloaded);
@@ -92,7 +99,10 @@ async fn untracked_local_file_is_adopted_when_the_remote_is_absent(fx: Fixture) 
     let path = fx.local("mine.db");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     write(&path, &["mine"]);
-    let mut replica = fx.open("db", "mine.db", ReplicaOptions::new()).await.unwrap();
+    let mut replica = fx
+        .open("db", "mine.db", ReplicaOptions::new())
+        .await
+        .unwrap();
     assert_eq!(replica.opened().action, SyncAction::Adopted);
     assert!(replica.opened().dirty);
     replica.push().await.unwrap();
@@ -146,7 +156,10 @@ async fn unchanged_push_sends_no_request(fx: Fixture) {
     let before = (remote.heads(), remote.downloads(), remote.uploads());
     let report = replica.push().await.unwrap();
     assert_eq!(report.action, SyncAction::Unchanged);
-    assert_eq!((remote.heads(), remote.downloads(), remote.uploads()), before);
+    assert_eq!(
+        (remote.heads(), remote.downloads(), remote.uploads()),
+        before
+    );
 }
 
 async fn dirty_copy_survives_a_drop_and_goes_up_at_the_next_push(fx: Fixture) {

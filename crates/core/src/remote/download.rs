@@ -93,7 +93,9 @@ async fn fetch(
         }
     };
     // a store that ignores If-Match still reports what it served
-    if expected.e_tag.is_some() && result.meta.e_tag.is_some() && result.meta.e_tag != expected.e_tag
+    if expected.e_tag.is_some()
+        && result.meta.e_tag.is_some()
+        && result.meta.e_tag != expected.e_tag
     {
         return Err(changed());
     }

@@ -67,7 +67,10 @@ async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
 }
 
 /// The version of the object, with its stamp when the stamp file belongs to it.
-pub(crate) async fn head(remote: &ObjectStoreRemote, object: &Path) -> Result<Option<RemoteVersion>> {
+pub(crate) async fn head(
+    remote: &ObjectStoreRemote,
+    object: &Path,
+) -> Result<Option<RemoteVersion>> {
     if !object.parent().is_some_and(Path::is_dir) {
         return Err(Error::BucketNotFound {
             url: remote.url().to_owned(),
@@ -107,19 +110,10 @@ pub(crate) async fn upload(
 ) -> Result<RemoteVersion> {
     let _held = lock(object, true).await?;
     let current = head_locked(remote, object).await?;
-    let holds = match (condition, &current) {
-        (WriteCondition::Overwrite, _) => true,
-        (WriteCondition::IfAbsent, current) => current.is_none(),
-        (WriteCondition::IfMatch(base), Some(current)) => base.same_object(current),
-        (WriteCondition::IfMatch(_), None) => false,
-    };
-    if !holds {
+    if !condition.holds(current.as_ref()) {
         return Err(Error::Conflict {
             url: remote.url().to_owned(),
-            base: match condition {
-                WriteCondition::IfMatch(base) => Some(base.clone()),
-                _ => None,
-            },
+            base: condition.expected().cloned(),
             current,
         });
     }

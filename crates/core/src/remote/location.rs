@@ -149,12 +149,11 @@ impl Location {
                         url: self.url.clone(),
                     });
                 }
-                let store = LocalFileSystem::new_with_prefix(parent).map_err(|source| {
-                    Error::Config {
+                let store =
+                    LocalFileSystem::new_with_prefix(parent).map_err(|source| Error::Config {
                         url: self.url.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 Ok((Arc::new(store), Backend::File { path }))
             }
             _ => unreachable!("parse accepts only the schemes above"),
@@ -166,7 +165,10 @@ impl Location {
             None => Ok(()),
             Some((key, _)) => Err(invalid(
                 &self.url,
-                format!("store option {key:?} does not apply to {} URLs", self.scheme),
+                format!(
+                    "store option {key:?} does not apply to {} URLs",
+                    self.scheme
+                ),
             )),
         }
     }
@@ -219,10 +221,7 @@ impl Location {
     }
 
     #[cfg(feature = "azure")]
-    fn build_azure(
-        &self,
-        options: &[(String, String)],
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_azure(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
         let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
         for (key, value) in options {

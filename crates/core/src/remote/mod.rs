@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::hash::ContentHash;
 
-pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 pub(crate) use self::file_lock::{sync_dir, write_atomically};
+pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 
 /// What the engine needs from the place a database lives.
 ///
@@ -207,6 +207,27 @@ pub enum WriteCondition {
     IfAbsent,
     /// Only when the object is still this version.
     IfMatch(RemoteVersion),
+}
+
+impl WriteCondition {
+    /// Whether the condition holds when the remote is at `current`
+    /// (`None`: absent).
+    pub fn holds(&self, current: Option<&RemoteVersion>) -> bool {
+        match (self, current) {
+            (WriteCondition::Overwrite, _) => true,
+            (WriteCondition::IfAbsent, current) => current.is_none(),
+            (WriteCondition::IfMatch(expected), Some(current)) => expected.same_object(current),
+            (WriteCondition::IfMatch(_), None) => false,
+        }
+    }
+
+    /// The version the condition expects, for `IfMatch`.
+    pub fn expected(&self) -> Option<&RemoteVersion> {
+        match self {
+            WriteCondition::IfMatch(expected) => Some(expected),
+            _ => None,
+        }
+    }
 }
 
 /// How a download is split into ranged requests.

@@ -219,8 +219,13 @@ impl ObjectStoreRemote {
                         .get(&Attribute::Metadata(key.into()))
                         .map(|value| value.as_ref().to_owned())
                 };
-                let stamp = match (metadata(HASH_METADATA_KEY), metadata(UPLOAD_ID_METADATA_KEY)) {
-                    (Some(hash), Some(id)) => hash.parse().ok().map(|hash| Stamp::with_id(hash, id)),
+                let stamp = match (
+                    metadata(HASH_METADATA_KEY),
+                    metadata(UPLOAD_ID_METADATA_KEY),
+                ) {
+                    (Some(hash), Some(id)) => {
+                        hash.parse().ok().map(|hash| Stamp::with_id(hash, id))
+                    }
                     _ => None,
                 };
                 let meta = result.meta;
@@ -272,12 +277,38 @@ impl ObjectStoreRemote {
                 Ok(version)
             }
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) => Err(self.conflict(condition).await),
             Err(object_store::Error::NotFound { .. }) => Err(Error::BucketNotFound {
                 url: self.url.clone(),
             }),
+            Err(err) if *condition != WriteCondition::Overwrite => {
+                self.settle(condition, stamp, err).await
+            }
             Err(err) => Err(self.remote_error(err)),
+        }
+    }
+
+    /// A conditional PUT failed without an answer (a server may refuse the
+    /// condition and close the connection before reading the body): a HEAD
+    /// tells whether it landed (our stamp is there), lost (the condition no
+    /// longer holds), or just failed.
+    async fn settle(
+        &self,
+        condition: &WriteCondition,
+        stamp: &Stamp,
+        err: object_store::Error,
+    ) -> Result<RemoteVersion> {
+        let current = self.head_object().await?;
+        match current {
+            Some(current) if current.stamp.as_ref() == Some(stamp) => Ok(current),
+            current if !condition.holds(current.as_ref()) => Err(Error::Conflict {
+                url: self.url.clone(),
+                base: condition.expected().cloned(),
+                current,
+            }),
+            _ => Err(self.remote_error(err)),
         }
     }
 
@@ -290,10 +321,7 @@ impl ObjectStoreRemote {
         };
         Error::Conflict {
             url: self.url.clone(),
-            base: match condition {
-                WriteCondition::IfMatch(base) => Some(base.clone()),
-                _ => None,
-            },
+            base: condition.expected().cloned(),
             current,
         }
     }

@@ -26,8 +26,8 @@ pub(crate) use self::options::default_local_path;
 /// The 16 bytes every SQLite database file starts with.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// How often a download is restarted when the remote changes under it.
-const DOWNLOAD_ATTEMPTS: usize = 3;
+/// How often a download is tried when the remote keeps changing under it.
+const DOWNLOAD_ATTEMPTS: u32 = 10;
 
 /// How many unrecorded uploads the state file remembers.
 const MAX_PENDING: usize = 8;
@@ -436,7 +436,8 @@ impl Replica {
                         return self.finish(&src, theirs, src_hash, action, 0);
                     }
                     // it landed, and the local copy changed again since
-                    let mut state = State::new(&self.url, Some(theirs.clone()), Some(landed.content_hash));
+                    let mut state =
+                        State::new(&self.url, Some(theirs.clone()), Some(landed.content_hash));
                     state.pending = self.pending().to_vec();
                     self.save(state)?;
                     condition = WriteCondition::IfMatch(theirs);
@@ -613,6 +614,9 @@ impl Replica {
                 }
                 Err(Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
                     tracing::info!(attempt, "remote changed during download, restarting");
+                    // writers are busy: give them a moment, longer each time
+                    let pause = 10 * u64::from(attempt) + u64::from(jitter_ms());
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     match self.remote.head().await? {
                         Some(latest) => version = latest,
                         None => return Err(result.expect_err("matched an error")),
@@ -667,6 +671,15 @@ impl Replica {
         fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
         sync_dir(self.path.parent().expect("local paths have a parent"))
     }
+}
+
+/// 0 to 15 ms, different across processes and calls, to spread out retries.
+fn jitter_ms() -> u8 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    ((nanos ^ std::process::id()) % 16) as u8
 }
 
 /// Takes the lock file of the local copy at `path`, creating its folder.

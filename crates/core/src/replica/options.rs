@@ -163,7 +163,10 @@ pub(crate) fn default_local_path(url: &str) -> PathBuf {
         .join("s3sqlite")
         .join(&digest[..16])
         .join(name);
-    debug_assert!(path.components().all(|c| !matches!(c, Component::ParentDir)));
+    debug_assert!(
+        path.components()
+            .all(|c| !matches!(c, Component::ParentDir))
+    );
     path
 }
 
@@ -183,7 +186,12 @@ mod tests {
     #[test]
     fn keys_cannot_escape_the_folder() {
         let root = std::env::temp_dir().join("s3sqlite");
-        for url in ["s3://b/..", "s3://b/../../etc/passwd", "memory:///a/.", "s3://b/%2e%2e"] {
+        for url in [
+            "s3://b/..",
+            "s3://b/../../etc/passwd",
+            "memory:///a/.",
+            "s3://b/%2e%2e",
+        ] {
             let path = default_local_path(url);
             assert_eq!(path.parent().unwrap().parent().unwrap(), root, "{url}");
             assert_ne!(path.file_name().unwrap(), "..", "{url}");

@@ -38,7 +38,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(url: &str, base: Option<RemoteVersion>, base_hash: Option<ContentHash>) -> Self {
+    pub(crate) fn new(
+        url: &str,
+        base: Option<RemoteVersion>,
+        base_hash: Option<ContentHash>,
+    ) -> Self {
         State {
             format: FORMAT,
             url: url.to_owned(),

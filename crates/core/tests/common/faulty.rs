@@ -6,8 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use s3sqlite_core::{
-    Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions, WriteCondition,
-    async_trait,
+    Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions, WriteCondition, async_trait,
 };
 
 /// One scripted fault.

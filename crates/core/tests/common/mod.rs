@@ -68,7 +68,10 @@ pub fn s3_remote(url: &str) -> Result<ObjectStoreRemote> {
         .with_allow_http(true)
         .with_region(env("AWS_REGION", "us-east-1"))
         .with_option("aws_access_key_id", env("AWS_ACCESS_KEY_ID", "test"))
-        .with_option("aws_secret_access_key", env("AWS_SECRET_ACCESS_KEY", "test"))
+        .with_option(
+            "aws_secret_access_key",
+            env("AWS_SECRET_ACCESS_KEY", "test"),
+        )
         .build()
 }
 
@@ -119,7 +122,11 @@ impl Fixture {
 
     /// Opens a replica of `name` at local path `local` with `options`.
     pub async fn open(&self, name: &str, local: &str, options: ReplicaOptions) -> Result<Replica> {
-        Replica::open(self.remote(name), options.with_local_path(self.local(local))).await
+        Replica::open(
+            self.remote(name),
+            options.with_local_path(self.local(local)),
+        )
+        .await
     }
 
     /// Puts a database with table `t(v)` holding `values` on the remote `name`.
