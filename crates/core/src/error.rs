@@ -76,19 +76,19 @@ pub enum Error {
         /// The remote URL.
         url: String,
         /// The version the local copy was last synced to.
-        base: RemoteVersion,
+        base: Box<RemoteVersion>,
     },
 
     /// The remote moved past the version the local copy was based on, and the
     /// sync policy did not resolve it. Nothing changed on either side.
-    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own", show(.base.as_ref()), show(.current.as_ref()))]
+    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own", show(.base.as_deref()), show(.current.as_deref()))]
     Conflict {
         /// The remote URL.
         url: String,
         /// The version the local copy was based on (`None`: the object did not exist).
-        base: Option<RemoteVersion>,
+        base: Option<Box<RemoteVersion>>,
         /// The version on the remote now (`None`: the object does not exist).
-        current: Option<RemoteVersion>,
+        current: Option<Box<RemoteVersion>>,
     },
 
     /// The remote object changed or vanished while it was being downloaded.
@@ -97,7 +97,7 @@ pub enum Error {
         /// The remote URL.
         url: String,
         /// The version the download was pinned to.
-        expected: RemoteVersion,
+        expected: Box<RemoteVersion>,
     },
 
     /// The remote object is not a SQLite database.
@@ -211,6 +211,18 @@ fn show(version: Option<&RemoteVersion>) -> String {
 }
 
 impl Error {
+    pub(crate) fn conflict(
+        url: &str,
+        base: Option<&RemoteVersion>,
+        current: Option<RemoteVersion>,
+    ) -> Self {
+        Error::Conflict {
+            url: url.to_owned(),
+            base: base.cloned().map(Box::new),
+            current: current.map(Box::new),
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

@@ -31,7 +31,7 @@ async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: F
     let err = b.push().await.unwrap_err();
     match &err {
         Error::Conflict { base, current, .. } => {
-            assert_eq!(base, &base_before);
+            assert_eq!(base.as_deref(), base_before.as_ref());
             assert!(current.is_some(), "{err}");
         }
         other => panic!("expected a conflict, got {other}"),

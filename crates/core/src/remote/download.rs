@@ -72,7 +72,7 @@ async fn fetch(
 ) -> Result<Bytes> {
     let changed = || Error::ChangedDuringDownload {
         url: remote.url().to_owned(),
-        expected: expected.clone(),
+        expected: Box::new(expected.clone()),
     };
     let options = GetOptions {
         if_match: expected.e_tag.clone(),

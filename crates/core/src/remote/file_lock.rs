@@ -89,10 +89,11 @@ async fn head_locked(remote: &ObjectStoreRemote, object: &Path) -> Result<Option
         Ok(bytes) => {
             // a stamp file from a write that crashed before updating it
             // names another version and is ignored
-            if let Ok(record) = serde_json::from_slice::<StampRecord>(&bytes) {
-                if record.e_tag.is_some() && record.e_tag == version.e_tag {
-                    version.stamp = Some(record.stamp);
-                }
+            if let Ok(record) = serde_json::from_slice::<StampRecord>(&bytes)
+                && record.e_tag.is_some()
+                && record.e_tag == version.e_tag
+            {
+                version.stamp = Some(record.stamp);
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -111,11 +112,7 @@ pub(crate) async fn upload(
     let _held = lock(object, true).await?;
     let current = head_locked(remote, object).await?;
     if !condition.holds(current.as_ref()) {
-        return Err(Error::Conflict {
-            url: remote.url().to_owned(),
-            base: condition.expected().cloned(),
-            current,
-        });
+        return Err(Error::conflict(remote.url(), condition.expected(), current));
     }
     let previous_mtime = current.as_ref().and_then(|c| c.last_modified);
     let (object_path, src_path) = (object.to_path_buf(), src.to_path_buf());

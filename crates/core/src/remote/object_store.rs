@@ -303,11 +303,9 @@ impl ObjectStoreRemote {
         let current = self.head_object().await?;
         match current {
             Some(current) if current.stamp.as_ref() == Some(stamp) => Ok(current),
-            current if !condition.holds(current.as_ref()) => Err(Error::Conflict {
-                url: self.url.clone(),
-                base: condition.expected().cloned(),
-                current,
-            }),
+            current if !condition.holds(current.as_ref()) => {
+                Err(Error::conflict(&self.url, condition.expected(), current))
+            }
             _ => Err(self.remote_error(err)),
         }
     }
@@ -319,11 +317,7 @@ impl ObjectStoreRemote {
             Ok(current) => current,
             Err(err) => return err,
         };
-        Error::Conflict {
-            url: self.url.clone(),
-            base: condition.expected().cloned(),
-            current,
-        }
+        Error::conflict(&self.url, condition.expected(), current)
     }
 }
 

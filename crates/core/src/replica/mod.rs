@@ -93,6 +93,7 @@ enum Local {
 }
 
 /// What a sync moved and did, before it becomes a report.
+#[derive(Clone, Copy)]
 struct Outcome {
     action: SyncAction,
     down: u64,
@@ -152,14 +153,14 @@ impl Replica {
             let lock = lock_local(&path)?;
             let state_path = state_path(&path);
             let state = State::load(&state_path)?;
-            if let Some(state) = &state {
-                if state.url != url {
-                    return Err(Error::TrackedElsewhere {
-                        path: path.clone(),
-                        tracked: state.url.clone(),
-                        url,
-                    });
-                }
+            if let Some(state) = &state
+                && state.url != url
+            {
+                return Err(Error::TrackedElsewhere {
+                    path: path.clone(),
+                    tracked: state.url.clone(),
+                    url,
+                });
             }
             let mut replica = Replica {
                 remote,
@@ -324,10 +325,10 @@ impl Replica {
         let Some(base_hash) = state.base_hash else {
             return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
         };
-        if let Some(fp) = &state.fingerprint {
-            if fp.trusted_for(&self.path)? {
-                return Ok(Local::Clean);
-            }
+        if let Some(fp) = &state.fingerprint
+            && fp.trusted_for(&self.path)?
+        {
+            return Ok(Local::Clean);
         }
         let hash = ContentHash::of_file(&self.path)?;
         if hash != base_hash {
@@ -403,7 +404,7 @@ impl Replica {
         match (local, current) {
             (_, None) => Err(Error::RemoteDeleted {
                 url: self.url.clone(),
-                base: self.base().cloned().expect("at_base covers a missing base"),
+                base: Box::new(self.base().cloned().expect("at_base covers a missing base")),
             }),
             (Local::Clean, Some(current)) => self.fetch(current).await,
             (Local::Dirty(hash), current) => self.upload_dirty(hash, Some(current)).await,
@@ -505,7 +506,7 @@ impl Replica {
                         spurious += 1;
                         continue;
                     }
-                    known = Some(current);
+                    known = Some(current.map(|c| *c));
                 }
                 Err(err) => return Err(err),
             }
@@ -568,11 +569,7 @@ impl Replica {
     }
 
     fn conflict_error(&self, current: Option<RemoteVersion>) -> Error {
-        Error::Conflict {
-            url: self.url.clone(),
-            base: self.base().cloned(),
-            current,
-        }
+        Error::conflict(&self.url, self.base(), current)
     }
 
     fn temp_file(&self, purpose: &str) -> Result<tempfile::NamedTempFile> {

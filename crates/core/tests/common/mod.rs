@@ -177,19 +177,19 @@ macro_rules! on_every_backend {
         mod memory {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                super::$name(crate::common::Fixture::new(crate::common::Kind::Memory)).await;
+                super::$name($crate::common::Fixture::new($crate::common::Kind::Memory)).await;
             })*
         }
         mod file {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                super::$name(crate::common::Fixture::new(crate::common::Kind::File)).await;
+                super::$name($crate::common::Fixture::new($crate::common::Kind::File)).await;
             })*
         }
         mod s3 {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                super::$name(crate::common::Fixture::new(crate::common::Kind::S3)).await;
+                super::$name($crate::common::Fixture::new($crate::common::Kind::S3)).await;
             })*
         }
     };
