@@ -271,3 +271,20 @@ async fn remote_absent_without_create_if_missing_is_reported() {
     );
     assert!(!fx.local("a.db").exists());
 }
+
+#[test]
+fn debug_output_shows_no_credentials() {
+    let secret = "wJalrXUtnFEMI-not-a-real-secret";
+    let builder = ObjectStoreRemote::builder("s3://bucket/app.db")
+        .with_region("eu-west-1")
+        .with_option("aws_access_key_id", "AKIDEXAMPLE")
+        .with_option("aws_secret_access_key", secret)
+        .with_option("aws_session_token", secret);
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("aws_secret_access_key"), "{shown}");
+    let remote = builder.build().unwrap();
+    let shown = format!("{remote:?} {remote}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(!shown.contains("AKIDEXAMPLE"), "{shown}");
+}

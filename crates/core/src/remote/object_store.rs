@@ -64,10 +64,27 @@ pub struct ObjectStoreRemote {
 
 /// Builds an [`ObjectStoreRemote`] from a URL; made by
 /// [`ObjectStoreRemote::builder`].
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output names the option keys and hides their values, which
+/// may be credentials.
+#[derive(Clone)]
 pub struct ObjectStoreRemoteBuilder {
     url: String,
     options: Vec<(String, String)>,
+}
+
+impl Debug for ObjectStoreRemoteBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(key, _)| (key.as_str(), "******"))
+            .collect();
+        f.debug_struct("ObjectStoreRemoteBuilder")
+            .field("url", &self.url)
+            .field("options", &keys)
+            .finish()
+    }
 }
 
 impl ObjectStoreRemoteBuilder {
