@@ -24,6 +24,7 @@ on_every_backend!(
     failed_upload_keeps_the_local_copy_dirty,
     clean_copy_of_an_old_version_is_refreshed,
     status_reports_every_state,
+    same_size_rewrite_right_after_a_push_is_uploaded,
 );
 
 async fn round_trip_through_a_second_local_path(fx: Fixture) {
@@ -267,4 +268,19 @@ async fn changes_after_a_landed_upload_go_up_on_top_of_it(fx: Fixture) {
     assert_eq!(a.opened().action, SyncAction::Uploaded);
     assert_eq!(a.status().await.unwrap(), Status::Clean);
     assert_eq!(fx.remote_values("db").await, ["seed", "landed", "later"]);
+}
+
+async fn same_size_rewrite_right_after_a_push_is_uploaded(fx: Fixture) {
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    let conn = rusqlite::Connection::open(a.local_path()).unwrap();
+    conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL); INSERT INTO t VALUES ('aaaa');")
+        .unwrap();
+    a.push().await.unwrap();
+    let len = std::fs::metadata(a.local_path()).unwrap().len();
+    // same length, same page, within the same timestamp tick as the push
+    conn.execute("UPDATE t SET v = 'bbbb'", []).unwrap();
+    assert_eq!(std::fs::metadata(a.local_path()).unwrap().len(), len);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    drop(conn);
+    assert_eq!(fx.remote_values("db").await, ["bbbb"]);
 }

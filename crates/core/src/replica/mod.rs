@@ -346,10 +346,13 @@ impl Replica {
         Ok(())
     }
 
-    /// Records that the local file now holds `base` with hash `hash`.
+    /// Records that the local file now holds `base` with hash `hash`. Called
+    /// only right after the engine wrote or uploaded the file, while nothing
+    /// else writes it, so its fingerprint can be settled at once and the next
+    /// open needs no read of the file.
     fn record(&mut self, base: Option<RemoteVersion>, hash: Option<ContentHash>) -> Result<()> {
         let mut state = State::new(&self.url, base, hash);
-        state.fingerprint = Some(Fingerprint::of(&self.path)?);
+        state.fingerprint = Some(Fingerprint::settle(&self.path)?);
         self.save(state)
     }
 

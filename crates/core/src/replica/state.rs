@@ -1,6 +1,6 @@
 //! The record kept next to the local copy: what it was last synced to.
 
-use std::fs::{self, Metadata};
+use std::fs::{self, File, Metadata};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -77,7 +77,8 @@ impl State {
 
 /// What the file system says about a file, cheap to compare: a changed file
 /// has a changed fingerprint unless it was rewritten within the timestamp
-/// granularity, which [`Fingerprint::trusted_for`] rules out.
+/// granularity of its last write, which [`Fingerprint::trusted_for`] rules
+/// out by trusting only fingerprints taken well after the file's mtime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Fingerprint {
     len: u64,
@@ -126,8 +127,28 @@ impl Fingerprint {
             && now.mtime_ns == self.mtime_ns
             && now.ctime_ns == self.ctime_ns
             && now.inode == self.inode;
-        let settled = self.mtime_ns.max(self.ctime_ns) + RACY_WINDOW.as_nanos() < self.recorded_ns;
+        let settled = self.mtime_ns + RACY_WINDOW.as_nanos() < self.recorded_ns;
         Ok(same && settled)
+    }
+
+    /// The fingerprint of a file nobody else writes right now (one the
+    /// engine just downloaded or uploaded), made trustworthy at once: a
+    /// recent mtime is set back past the racy window first. Any later write
+    /// sets the mtime to its own time, which cannot equal the backdated one,
+    /// so the change still shows.
+    pub(crate) fn settle(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).map_err(|e| Error::io("read metadata of", path, e))?;
+        let now = SystemTime::now();
+        let mtime = meta.modified().unwrap_or(now);
+        let margin = RACY_WINDOW + Duration::from_secs(1);
+        if mtime + margin > now {
+            File::options()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_modified(now - margin))
+                .map_err(|e| Error::io("set mtime of", path, e))?;
+        }
+        Self::of(path)
     }
 }
 

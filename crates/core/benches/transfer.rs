@@ -1,0 +1,525 @@
+//! Transfer benchmark: what opening and pushing a replica costs, next to a
+//! plain object_store GET and PUT of the same object.
+//!
+//! ```text
+//! cargo bench -p s3sqlite-core --bench transfer
+//! ```
+//!
+//! For every backend and database size it measures, best of N runs:
+//!
+//! - `cold open`: [`Replica::open`] at a fresh local path while the remote
+//!   holds the database (a download);
+//! - `warm open`: a reopen at the same path right after the cold open (one
+//!   HEAD, no read of the file: this row should stay flat as the size grows);
+//! - `warm open (again)`: the same, after pushes and reopens in between;
+//! - `push unchanged`: a push with nothing changed (no request);
+//! - `push changed`: one small `UPDATE`, then a push (hash and upload);
+//! - `raw GET` / `raw PUT`: one single-stream object_store `get` of the same
+//!   object into memory and one `put` of those bytes, as the reference that
+//!   `cold open` and `push changed` are compared with (`ratio`).
+//!
+//! Every run uses its own key and local path. MB/s is 10^6 bytes per second.
+//! On `memory`, the raw GET and PUT hand over a shared buffer without copying,
+//! so their MB/s (and the memory ratios) are no transfer rate.
+//!
+//! # Settings (environment)
+//!
+//! - `S3SQLITE_BENCH_SIZES_MIB`: database sizes, default `1,64,256`;
+//! - `S3SQLITE_BENCH_RUNS`: runs per measurement, default 3;
+//! - `S3SQLITE_TEST_ENDPOINT`: an S3-compatible endpoint; without it the S3
+//!   rows are skipped (`eval "$(.ci/s3-server start)"` starts LocalStack and
+//!   exports it). `S3SQLITE_TEST_BUCKET` (default `s3sqlite-test`),
+//!   `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (default `test`) and
+//!   `AWS_REGION` (default `us-east-1`) complete the S3 settings.
+//!
+//! Run without `--bench` (as `cargo test --benches` does), it makes one quick
+//! pass: 1 MiB, one run, unless the variables above say otherwise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use s3sqlite_core::object_store::path::Path as ObjectPath;
+use s3sqlite_core::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use s3sqlite_core::{ObjectStoreRemote, Replica, ReplicaOptions, SyncAction, SyncReport};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BenchResult<T> = Result<T, BoxError>;
+
+const MIB: u64 = 1 << 20;
+
+/// Where the remote databases live.
+enum Target {
+    Memory,
+    S3(S3Settings),
+}
+
+struct S3Settings {
+    endpoint: String,
+    bucket: String,
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Memory => "memory",
+            Target::S3(_) => "s3",
+        }
+    }
+
+    fn url(&self, key: &str) -> String {
+        match self {
+            Target::Memory => format!("memory:///{key}"),
+            Target::S3(s3) => format!("s3://{}/{key}", s3.bucket),
+        }
+    }
+
+    fn remote(&self, url: &str) -> s3sqlite_core::Result<ObjectStoreRemote> {
+        match self {
+            Target::Memory => ObjectStoreRemote::from_url(url),
+            Target::S3(s3) => ObjectStoreRemote::builder(url)
+                .with_endpoint(&s3.endpoint)
+                .with_allow_http(true)
+                .with_region(&s3.region)
+                .with_option("aws_access_key_id", &s3.access_key_id)
+                .with_option("aws_secret_access_key", &s3.secret_access_key)
+                .build(),
+        }
+    }
+}
+
+/// What is measured, in table order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    ColdOpen,
+    WarmOpen,
+    WarmOpenAgain,
+    PushUnchanged,
+    PushChanged,
+    RawGet,
+    RawPut,
+}
+
+impl Op {
+    fn label(self) -> &'static str {
+        match self {
+            Op::ColdOpen => "cold open",
+            Op::WarmOpen => "warm open",
+            Op::WarmOpenAgain => "warm open (again)",
+            Op::PushUnchanged => "push unchanged",
+            Op::PushChanged => "push changed",
+            Op::RawGet => "raw GET",
+            Op::RawPut => "raw PUT",
+        }
+    }
+
+    /// Whether the operation moves the database, so that MB/s means something.
+    fn transfers(self) -> bool {
+        matches!(
+            self,
+            Op::ColdOpen | Op::PushChanged | Op::RawGet | Op::RawPut
+        )
+    }
+
+    /// The raw operation this one is compared with.
+    fn reference(self) -> Option<Op> {
+        match self {
+            Op::ColdOpen => Some(Op::RawGet),
+            Op::PushChanged => Some(Op::RawPut),
+            _ => None,
+        }
+    }
+}
+
+/// The fastest run of each operation, with the bytes it moved.
+#[derive(Default)]
+struct Best(BTreeMap<Op, (Duration, u64)>);
+
+impl Best {
+    fn record(&mut self, op: Op, time: Duration, bytes: u64) {
+        let entry = self.0.entry(op).or_insert((time, bytes));
+        if time < entry.0 {
+            *entry = (time, bytes);
+        }
+    }
+
+    fn mb_per_s(&self, op: Op) -> Option<f64> {
+        let (time, bytes) = *self.0.get(&op)?;
+        op.transfers()
+            .then(|| bytes as f64 / 1e6 / time.as_secs_f64().max(1e-9))
+    }
+}
+
+/// One line of the table.
+struct Row {
+    backend: &'static str,
+    size_mib: u64,
+    op: Op,
+    best: Duration,
+    mb_per_s: Option<f64>,
+    ratio: Option<f64>,
+}
+
+struct Config {
+    sizes_mib: Vec<u64>,
+    runs: usize,
+    targets: Vec<Target>,
+    quick: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let config = Config::from_env()?;
+    print_header(&config);
+
+    let prepared = tempfile::tempdir()?;
+    let mut dbs = Vec::new();
+    for &size_mib in &config.sizes_mib {
+        let path = prepared.path().join(format!("{size_mib}mib.db"));
+        let started = Instant::now();
+        build_database(&path, size_mib)?;
+        eprintln!(
+            "prepared {size_mib} MiB database: {} bytes in {:.1?}",
+            std::fs::metadata(&path)?.len(),
+            started.elapsed()
+        );
+        dbs.push((size_mib, path));
+    }
+
+    let tag = unique_tag();
+    let mut rows = Vec::new();
+    for target in &config.targets {
+        for (size_mib, db) in &dbs {
+            let best = measure(target, *size_mib, db, config.runs, &tag).await?;
+            rows.extend(to_rows(target.name(), *size_mib, &best));
+        }
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+impl Config {
+    fn from_env() -> BenchResult<Self> {
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not
+        let quick = !std::env::args().any(|arg| arg == "--bench");
+        let sizes_mib = match std::env::var("S3SQLITE_BENCH_SIZES_MIB") {
+            Ok(list) => parse_sizes(&list)?,
+            Err(_) if quick => vec![1],
+            Err(_) => vec![1, 64, 256],
+        };
+        let runs = match std::env::var("S3SQLITE_BENCH_RUNS") {
+            Ok(runs) => match runs.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(
+                        format!("S3SQLITE_BENCH_RUNS={runs:?}: expected a count >= 1").into(),
+                    );
+                }
+            },
+            Err(_) if quick => 1,
+            Err(_) => 3,
+        };
+        let mut targets = vec![Target::Memory];
+        if let Ok(endpoint) = std::env::var("S3SQLITE_TEST_ENDPOINT") {
+            let env = |key: &str, default: &str| {
+                std::env::var(key).unwrap_or_else(|_| default.to_owned())
+            };
+            targets.push(Target::S3(S3Settings {
+                endpoint,
+                bucket: env("S3SQLITE_TEST_BUCKET", "s3sqlite-test"),
+                region: env("AWS_REGION", "us-east-1"),
+                access_key_id: env("AWS_ACCESS_KEY_ID", "test"),
+                secret_access_key: env("AWS_SECRET_ACCESS_KEY", "test"),
+            }));
+        }
+        Ok(Config {
+            sizes_mib,
+            runs,
+            targets,
+            quick,
+        })
+    }
+}
+
+fn parse_sizes(list: &str) -> BenchResult<Vec<u64>> {
+    let sizes = list
+        .split(',')
+        .map(|s| s.trim().parse::<u64>().ok().filter(|&n| n > 0))
+        .collect::<Option<Vec<u64>>>();
+    match sizes {
+        Some(sizes) if !sizes.is_empty() => Ok(sizes),
+        _ => Err(format!(
+            "S3SQLITE_BENCH_SIZES_MIB={list:?}: expected sizes in MiB, e.g. 1,64,256"
+        )
+        .into()),
+    }
+}
+
+fn print_header(config: &Config) {
+    let mut command: Vec<String> = [
+        "S3SQLITE_TEST_ENDPOINT",
+        "S3SQLITE_TEST_BUCKET",
+        "AWS_REGION",
+        "S3SQLITE_BENCH_SIZES_MIB",
+        "S3SQLITE_BENCH_RUNS",
+    ]
+    .into_iter()
+    .filter_map(|var| {
+        std::env::var(var)
+            .ok()
+            .map(|value| format!("{var}={value}"))
+    })
+    .collect();
+    command.push(if config.quick {
+        "cargo test -p s3sqlite-core --bench transfer".to_owned()
+    } else {
+        "cargo bench -p s3sqlite-core --bench transfer".to_owned()
+    });
+    println!("command: {}", command.join(" "));
+    if config.quick {
+        println!("quick pass (run without --bench): use `cargo bench` for the full set");
+    }
+    let sizes: Vec<String> = config.sizes_mib.iter().map(u64::to_string).collect();
+    println!(
+        "sizes: {} MiB; best of {} run(s); MB/s = 10^6 bytes/s; ratio = MB/s over the raw GET (cold open) or raw PUT (push changed)",
+        sizes.join(", "),
+        config.runs
+    );
+    if let Some(Target::S3(s3)) = config.targets.iter().find(|t| matches!(t, Target::S3(_))) {
+        println!("s3: {} bucket {}", s3.endpoint, s3.bucket);
+    } else {
+        println!(
+            "s3: skipped; set S3SQLITE_TEST_ENDPOINT to an S3-compatible endpoint to add the S3 rows \
+             (`eval \"$(.ci/s3-server start)\"` starts LocalStack and exports it)"
+        );
+    }
+    println!();
+}
+
+/// Writes a SQLite database of about `size_mib` MiB at `path`: one small row
+/// (id 1) that the changed push updates, and `size_mib` random 1 MiB blobs.
+fn build_database(path: &Path, size_mib: u64) -> rusqlite::Result<()> {
+    let mut conn = Connection::open(path)?;
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT NOT NULL, data BLOB)")?;
+    let tx = conn.transaction()?;
+    tx.execute("INSERT INTO t (id, note) VALUES (1, 'seed')", [])?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO t (note, data) VALUES ('blob', randomblob(?1))")?;
+        for _ in 0..size_mib {
+            insert.execute([MIB as i64])?;
+        }
+    }
+    tx.commit()?;
+    conn.close().map_err(|(_, e)| e)
+}
+
+/// Changes the small row of the database at `path` and closes the connection.
+fn change_database(path: &Path, run: usize) -> rusqlite::Result<()> {
+    let conn = Connection::open(path)?;
+    conn.execute(
+        "UPDATE t SET note = ?1 WHERE id = 1",
+        [format!("changed in run {run}")],
+    )?;
+    conn.close().map_err(|(_, e)| e)
+}
+
+/// A key prefix no earlier run used.
+fn unique_tag() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("s3sqlite-bench/{}-{nanos:x}", std::process::id())
+}
+
+/// Puts the database `db` on the remote `url` the way an application would:
+/// a replica at a scratch path, the file copied in, a push.
+async fn seed(target: &Target, url: &str, db: &Path, scratch: &Path) -> BenchResult<()> {
+    let local = scratch.join("seed.db");
+    let mut replica = Replica::open(
+        target.remote(url)?,
+        ReplicaOptions::new().with_local_path(&local),
+    )
+    .await?;
+    std::fs::copy(db, replica.local_path())?;
+    let report = replica.push().await?;
+    check(&report, SyncAction::Uploaded, "seed push")?;
+    drop(replica);
+    std::fs::remove_dir_all(scratch)?;
+    Ok(())
+}
+
+async fn timed_open(target: &Target, url: &str, local: &Path) -> BenchResult<(Replica, Duration)> {
+    let remote = target.remote(url)?;
+    let options = ReplicaOptions::new().with_local_path(local);
+    let started = Instant::now();
+    let replica = Replica::open(remote, options).await?;
+    Ok((replica, started.elapsed()))
+}
+
+async fn timed_push(replica: &mut Replica) -> BenchResult<(SyncReport, Duration)> {
+    let started = Instant::now();
+    let report = replica.push().await?;
+    Ok((report, started.elapsed()))
+}
+
+fn check(report: &SyncReport, expected: SyncAction, what: &str) -> BenchResult<()> {
+    if report.action == expected {
+        Ok(())
+    } else {
+        Err(format!("{what}: expected {expected:?}, got: {report}").into())
+    }
+}
+
+/// All measurements of one backend and size.
+async fn measure(
+    target: &Target,
+    size_mib: u64,
+    db: &Path,
+    runs: usize,
+    tag: &str,
+) -> BenchResult<Best> {
+    let name = target.name();
+    let dir = tempfile::tempdir()?;
+    let urls: Vec<String> = (0..runs)
+        .map(|run| target.url(&format!("{tag}/{size_mib}mib-run{run}.db")))
+        .collect();
+    let locals: Vec<PathBuf> = (0..runs)
+        .map(|run| dir.path().join(format!("run{run}")).join("local.db"))
+        .collect();
+    let mut best = Best::default();
+
+    // downloads, and the reopens right after them
+    for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
+        eprintln!(
+            "[{name} {size_mib} MiB] run {}/{runs}: seed, cold open",
+            run + 1
+        );
+        seed(target, url, db, &dir.path().join(format!("seed{run}"))).await?;
+        let (replica, time) = timed_open(target, url, local).await?;
+        check(replica.opened(), SyncAction::Downloaded, "cold open")?;
+        best.record(Op::ColdOpen, time, replica.opened().bytes_down);
+        drop(replica);
+        let (replica, time) = timed_open(target, url, local).await?;
+        check(replica.opened(), SyncAction::Reused, "warm open")?;
+        best.record(Op::WarmOpen, time, 0);
+    }
+
+    for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
+        eprintln!(
+            "[{name} {size_mib} MiB] run {}/{runs}: warm opens, pushes, raw",
+            run + 1
+        );
+        let (replica, time) = timed_open(target, url, local).await?;
+        check(replica.opened(), SyncAction::Reused, "warm open (again)")?;
+        best.record(Op::WarmOpenAgain, time, 0);
+        drop(replica);
+
+        let (mut replica, time) = timed_open(target, url, local).await?;
+        check(replica.opened(), SyncAction::Reused, "warm open (again)")?;
+        best.record(Op::WarmOpenAgain, time, 0);
+
+        let (report, time) = timed_push(&mut replica).await?;
+        check(&report, SyncAction::Unchanged, "push unchanged")?;
+        best.record(Op::PushUnchanged, time, 0);
+
+        change_database(local, run)?;
+        let (report, time) = timed_push(&mut replica).await?;
+        check(&report, SyncAction::Uploaded, "push changed")?;
+        best.record(Op::PushChanged, time, report.bytes_up);
+        drop(replica);
+
+        raw_transfers(target, url, &mut best).await?;
+    }
+    eprintln!(
+        "[{name} {size_mib} MiB] cold open {:.1} MB/s, push changed {:.1} MB/s",
+        best.mb_per_s(Op::ColdOpen).unwrap_or_default(),
+        best.mb_per_s(Op::PushChanged).unwrap_or_default()
+    );
+    Ok(best)
+}
+
+/// One single-stream GET of the object at `url` into memory, one PUT of the
+/// same bytes beside it; both objects are deleted afterwards.
+async fn raw_transfers(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
+    let remote = target.remote(url)?;
+    let store: &dyn ObjectStore = remote.store().as_ref();
+    let key = remote.key();
+
+    let started = Instant::now();
+    let bytes = store.get(key).await?.bytes().await?;
+    best.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
+
+    let raw_key = ObjectPath::from(format!("{key}.raw"));
+    let len = bytes.len() as u64;
+    let started = Instant::now();
+    store.put(&raw_key, PutPayload::from(bytes)).await?;
+    best.record(Op::RawPut, started.elapsed(), len);
+
+    store.delete(&raw_key).await?;
+    store.delete(key).await?;
+    Ok(())
+}
+
+fn to_rows(backend: &'static str, size_mib: u64, best: &Best) -> Vec<Row> {
+    best.0
+        .iter()
+        .map(|(&op, &(time, _))| {
+            let mb_per_s = best.mb_per_s(op);
+            let ratio = op
+                .reference()
+                .and_then(|reference| Some(mb_per_s? / best.mb_per_s(reference)?));
+            Row {
+                backend,
+                size_mib,
+                op,
+                best: time,
+                mb_per_s,
+                ratio,
+            }
+        })
+        .collect()
+}
+
+fn print_table(rows: &[Row]) {
+    let rate = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    // memory ratios are tiny (see the note below): keep their digits
+    let ratio = |value: Option<f64>| match value {
+        Some(v) if v >= 0.01 => format!("{v:.2}"),
+        Some(v) => format!("{v:.1e}"),
+        None => "-".to_owned(),
+    };
+    println!(
+        "{:<8} {:>8} {:<18} {:>11} {:>12} {:>7}",
+        "backend", "size MiB", "op", "best ms", "MB/s", "ratio"
+    );
+    println!("{}", "-".repeat(69));
+    let mut previous = None;
+    for row in rows {
+        if previous.is_some_and(|p| p != (row.backend, row.size_mib)) {
+            println!();
+        }
+        previous = Some((row.backend, row.size_mib));
+        println!(
+            "{:<8} {:>8} {:<18} {:>11.3} {:>12} {:>7}",
+            row.backend,
+            row.size_mib,
+            row.op.label(),
+            row.best.as_secs_f64() * 1e3,
+            rate(row.mb_per_s),
+            ratio(row.ratio),
+        );
+    }
+    if rows.iter().any(|row| row.backend == "memory") {
+        println!();
+        println!(
+            "note: on memory, raw GET and raw PUT hand over a shared buffer without copying, \
+             so their MB/s and the memory ratios are not transfer rates"
+        );
+    }
+}
