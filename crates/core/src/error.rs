@@ -164,6 +164,18 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// SQLite holds changes to the local copy outside the main file (a
+    /// non-empty `-wal` or a hot `-journal`), so the file cannot be pushed as
+    /// it is. Nothing was sent.
+    #[error(
+        "local copy {path} has changes in its -wal or -journal file: close every connection \
+         (or run `PRAGMA wal_checkpoint(TRUNCATE)`) before pushing"
+    )]
+    JournalPending {
+        /// The local database path.
+        path: PathBuf,
+    },
+
     /// A local file operation failed.
     #[error("could not {op} {path}")]
     Io {

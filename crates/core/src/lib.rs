@@ -51,7 +51,9 @@
 //! up at the next push) and goes to the policy when it has. With no local
 //! copy the remote is downloaded, or an empty database is started when the
 //! remote is absent. A local file s3sqlite does not track is never silently
-//! replaced.
+//! replaced. A non-empty `-wal` or a hot `-journal` beside the local copy
+//! makes it dirty, and a push refuses it ([`Error::JournalPending`]) until
+//! SQLite has put those changes into the main file.
 //!
 //! Downloads go to a temp file beside the local path in parallel ranged GETs
 //! pinned to one version; the size and the SQLite header are checked, stale

@@ -25,6 +25,9 @@ on_every_backend!(
     clean_copy_of_an_old_version_is_refreshed,
     status_reports_every_state,
     same_size_rewrite_right_after_a_push_is_uploaded,
+    push_refuses_a_database_with_changes_in_its_wal,
+    uncheckpointed_wal_is_never_discarded_by_a_download,
+    hot_journal_blocks_a_push_and_a_zeroed_one_does_not,
 );
 
 async fn round_trip_through_a_second_local_path(fx: Fixture) {
@@ -283,4 +286,70 @@ async fn same_size_rewrite_right_after_a_push_is_uploaded(fx: Fixture) {
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
     drop(conn);
     assert_eq!(fx.remote_values("db").await, ["bbbb"]);
+}
+
+/// A connection in WAL mode that inserts `value` and keeps it in the WAL.
+fn wal_write(path: &std::path::Path, value: &str) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn.execute("INSERT INTO t (v) VALUES (?1)", [value])
+        .unwrap();
+    conn
+}
+
+async fn push_refuses_a_database_with_changes_in_its_wal(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    let conn = wal_write(a.local_path(), "in the wal");
+    let err = a.push().await.unwrap_err();
+    assert!(matches!(err, Error::JournalPending { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "local copy {} has changes in its -wal or -journal file: close every connection \
+             (or run `PRAGMA wal_checkpoint(TRUNCATE)`) before pushing",
+            a.local_path().display()
+        )
+    );
+    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    drop(conn);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(fx.remote_values("db").await, ["seed", "in the wal"]);
+}
+
+async fn uncheckpointed_wal_is_never_discarded_by_a_download(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    // a crash with the write still in the WAL: the connection never closes
+    std::mem::forget(wal_write(a.local_path(), "only in the wal"));
+    drop(a);
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    write(b.local_path(), &["from b"]);
+    b.push().await.unwrap();
+
+    let err = fx
+        .open("db", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert!(fx.local("a.db-wal").metadata().unwrap().len() > 0);
+    assert_eq!(values(&fx.local("a.db")), ["seed", "only in the wal"]);
+}
+
+async fn hot_journal_blocks_a_push_and_a_zeroed_one_does_not(fx: Fixture) {
+    fx.seed("db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    write(a.local_path(), &["local"]);
+    let journal = fx.local("a.db-journal");
+    let mut hot = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    hot.resize(512, 0);
+    std::fs::write(&journal, &hot).unwrap();
+    let err = a.push().await.unwrap_err();
+    assert!(matches!(err, Error::JournalPending { .. }), "{err}");
+    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    // what journal_mode=PERSIST leaves after a commit: a zeroed header
+    std::fs::write(&journal, vec![0u8; 512]).unwrap();
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(fx.remote_values("db").await, ["seed", "local"]);
 }

@@ -45,14 +45,19 @@ impl Drop for Held {
     }
 }
 
-async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
-    let path = sidecar(object, "s3sqlite-lock");
-    let file = OpenOptions::new()
+/// Opens (creating) the lock file at `path`, without taking the lock.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open lock file", &path, e))?;
+        .open(path)
+        .map_err(|e| Error::io("open lock file", path, e))
+}
+
+async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
+    let path = sidecar(object, "s3sqlite-lock");
+    let file = open_lock_file(&path)?;
     tokio::task::spawn_blocking(move || {
         let locked = if exclusive {
             file.lock()

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::hash::ContentHash;
 
-pub(crate) use self::file_lock::{sync_dir, write_atomically};
+pub(crate) use self::file_lock::{open_lock_file, sync_dir, write_atomically};
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 
 /// What the engine needs from the place a database lives.

@@ -3,7 +3,7 @@
 mod options;
 mod state;
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use self::state::{Fingerprint, State, lock_path, sibling, state_path};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution};
 use crate::remote::{
-    ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition, sync_dir,
+    ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition, open_lock_file, sync_dir,
 };
 use crate::report::{Status, SyncAction, SyncReport};
 use crate::{Error, Result};
@@ -319,6 +319,10 @@ impl Replica {
     /// be trusted, else the content hash (refreshing the fingerprint when the
     /// hash says clean).
     fn local(&mut self) -> Result<Local> {
+        if journal_pending(&self.path)? {
+            // changes SQLite has not put into the main file yet: never clean
+            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+        }
         let Some(state) = &self.state else {
             return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
         };
@@ -488,6 +492,9 @@ impl Replica {
                         action = SyncAction::Merged;
                     }
                 }
+            }
+            if journal_pending(&src)? {
+                return Err(Error::JournalPending { path: src });
             }
             let stamp = self.announce(src_hash)?;
             match self.remote.upload(&src, &condition, &stamp).await {
@@ -693,18 +700,41 @@ fn lock_local(path: &Path) -> Result<File> {
         });
     }
     let lock = lock_path(path);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|e| Error::io("open lock file", &lock, e))?;
+    let file = open_lock_file(&lock)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Error::LocalInUse {
             path: path.to_owned(),
         }),
         Err(TryLockError::Error(e)) => Err(Error::io("lock", lock, e)),
+    }
+}
+
+/// The first 8 bytes of a rollback journal that SQLite will play back.
+const HOT_JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// Whether SQLite keeps changes to the database at `db` outside the main
+/// file: a non-empty `-wal` (frames not yet checkpointed and truncated) or a
+/// hot `-journal` (a transaction to roll back). Uploading the main file alone
+/// would lose or tear them, and a download over it would discard them.
+fn journal_pending(db: &Path) -> Result<bool> {
+    let wal = sibling(db, "-wal");
+    match fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => return Ok(true),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read metadata of", wal, e)),
+    }
+    let journal = sibling(db, "-journal");
+    let mut header = [0u8; 8];
+    match File::open(&journal) {
+        Ok(mut file) => match file.read_exact(&mut header) {
+            Ok(()) => Ok(header == HOT_JOURNAL_MAGIC),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(Error::io("read", journal, e)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("open", journal, e)),
     }
 }
 
