@@ -1,0 +1,109 @@
+//! Helpers that put a database on a remote and read one back.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use s3sqlite_core::{
+    ContentHash, RemoteStore, RemoteVersion, Replica, ReplicaOptions, Stamp, TransferOptions,
+    WriteCondition,
+};
+
+use crate::{Error, Result};
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn temp_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("s3sqlite-testkit-")
+        .tempdir()
+        .map_err(|e| Error::io("create temp folder in", std::env::temp_dir(), e))
+}
+
+/// Builds a database with `build` and puts it on `remote`, replacing
+/// whatever is there. Returns the new version.
+///
+/// ```
+/// use s3sqlite_testkit::{memory_remote, read_remote, seed_remote};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let remote = memory_remote("app.db");
+/// seed_remote(&remote, |conn| conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (7);")).await?;
+/// let x: i64 = read_remote(&remote, |conn| conn.query_row("SELECT x FROM t", [], |r| r.get(0))).await?;
+/// assert_eq!(x, 7);
+/// # Ok::<(), s3sqlite_testkit::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Sqlite`] when `build` fails; [`Error::Core`] when the upload does.
+pub async fn seed_remote<R, F>(remote: &R, build: F) -> Result<RemoteVersion>
+where
+    R: RemoteStore + ?Sized,
+    F: FnOnce(&Connection) -> rusqlite::Result<()>,
+{
+    let dir = temp_dir()?;
+    let path = dir.path().join("seed.db");
+    let conn = Connection::open(&path).map_err(sqlite(&path))?;
+    build(&conn).map_err(sqlite(&path))?;
+    conn.close().map_err(|(_, e)| sqlite(&path)(e))?;
+    let stamp = Stamp::new(ContentHash::of_file(&path)?);
+    Ok(remote
+        .upload(&path, &WriteCondition::Overwrite, &stamp)
+        .await?)
+}
+
+/// Downloads the remote's current database into a temp file and hands
+/// `inspect` a connection to it.
+///
+/// # Errors
+///
+/// [`Error::Core`] with [`s3sqlite_core::Error::RemoteNotFound`] when the
+/// remote is absent; [`Error::Sqlite`] when `inspect` fails.
+pub async fn read_remote<R, T, F>(remote: &R, inspect: F) -> Result<T>
+where
+    R: RemoteStore + ?Sized,
+    F: FnOnce(&Connection) -> rusqlite::Result<T>,
+{
+    let version = remote
+        .head()
+        .await?
+        .ok_or_else(|| s3sqlite_core::Error::RemoteNotFound {
+            url: remote.to_string(),
+        })?;
+    let dir = temp_dir()?;
+    let path = dir.path().join("read.db");
+    remote
+        .download(&path, &version, &TransferOptions::default())
+        .await?;
+    let conn = Connection::open(&path).map_err(sqlite(&path))?;
+    inspect(&conn).map_err(sqlite(&path))
+}
+
+/// Pushes a change made by `sql` as another writer would: opens a replica
+/// of the remote at URL `url` in a temp folder, runs `sql`, pushes. Returns
+/// the new version.
+///
+/// # Errors
+///
+/// As [`Replica::open_url`] and [`Replica::push`]; [`Error::Sqlite`] when
+/// `sql` fails.
+pub async fn write_concurrently<R: RemoteStore>(remote: R, sql: &str) -> Result<RemoteVersion> {
+    let dir = temp_dir()?;
+    let options = ReplicaOptions::new().with_local_path(dir.path().join("writer.db"));
+    let mut replica = Replica::open(remote, options).await?;
+    let path = replica.local_path().to_owned();
+    let conn = Connection::open(&path).map_err(sqlite(&path))?;
+    conn.execute_batch(sql).map_err(sqlite(&path))?;
+    conn.close().map_err(|(_, e)| sqlite(&path)(e))?;
+    replica.push().await?;
+    Ok(replica
+        .base()
+        .cloned()
+        .expect("a pushed replica has a base version"))
+}

@@ -1,0 +1,284 @@
+//! [`FaultyRemote`]: a wrapping remote that counts requests and injects faults.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use s3sqlite_core::{
+    ContentHash, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions,
+    WriteCondition, async_trait,
+};
+
+/// A kind of request to a remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// [`RemoteStore::head`].
+    Head,
+    /// [`RemoteStore::download`].
+    Download,
+    /// [`RemoteStore::upload`].
+    Upload,
+}
+
+impl Op {
+    fn index(self) -> usize {
+        match self {
+            Op::Head => 0,
+            Op::Download => 1,
+            Op::Upload => 2,
+        }
+    }
+}
+
+/// The error an injected fault returns, found as the source of
+/// [`Error::Remote`]: tests can tell it from a real failure by downcasting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("injected fault: {0}")]
+pub struct InjectedFault(pub String);
+
+#[derive(Debug, Clone)]
+enum Fault {
+    /// The `nth` call of `op` fails before it reaches the remote.
+    FailNth(Op, usize),
+    /// The next upload lands, then reports an error.
+    FailAfterLanding,
+    /// The next upload reads this many bytes of the file, then fails
+    /// without landing.
+    FailUploadAfter(u64),
+    /// The next download writes this many bytes, then fails.
+    FailDownloadAfter(u64),
+    /// The next download keeps this many bytes and reports success.
+    TruncateDownload(u64),
+    /// The next download finds the remote overwritten with this file.
+    OverwriteDuringDownload(PathBuf),
+    /// Every call of `op` waits this long first.
+    Delay(Op, Duration),
+}
+
+/// Wraps any [`RemoteStore`]: counts requests by [`Op`] and injects faults.
+///
+/// Faults are armed with `&self` methods and each fires once (except
+/// [`delay`](Self::delay)); with none armed it passes everything through.
+///
+/// ```
+/// use std::sync::Arc;
+/// use s3sqlite_core::{Replica, ReplicaOptions};
+/// use s3sqlite_testkit::{FaultyRemote, Op, memory_remote};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let faulty = Arc::new(FaultyRemote::new(memory_remote("app.db")));
+/// let dir = tempfile::tempdir().unwrap();
+/// let options = ReplicaOptions::new().with_local_path(dir.path().join("app.db"));
+/// let replica = Replica::open(Arc::clone(&faulty), options).await?;
+/// assert_eq!(faulty.calls(Op::Head), 1);
+/// assert_eq!(faulty.calls(Op::Download), 0);
+/// # Ok::<(), s3sqlite_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct FaultyRemote<R> {
+    inner: R,
+    calls: [AtomicUsize; 3],
+    faults: Mutex<Vec<Fault>>,
+}
+
+impl<R: RemoteStore> FaultyRemote<R> {
+    /// Wraps `inner` with no fault armed.
+    pub fn new(inner: R) -> Self {
+        FaultyRemote {
+            inner,
+            calls: Default::default(),
+            faults: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The wrapped remote.
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    /// How many calls of `op` were made (failed ones included).
+    pub fn calls(&self, op: Op) -> usize {
+        self.calls[op.index()].load(Ordering::SeqCst)
+    }
+
+    fn arm(&self, fault: Fault) -> &Self {
+        self.faults.lock().expect("fault list").push(fault);
+        self
+    }
+
+    /// The `n`th call of `op` from now (1 = the next) fails before it
+    /// reaches the remote.
+    pub fn fail_nth(&self, op: Op, n: usize) -> &Self {
+        let made = self.calls(op);
+        self.arm(Fault::FailNth(op, made + n.max(1)))
+    }
+
+    /// The next upload lands on the remote, then reports an error: a crash
+    /// between the upload and the record.
+    pub fn fail_after_landing(&self) -> &Self {
+        self.arm(Fault::FailAfterLanding)
+    }
+
+    /// The next upload reads `bytes` of the file, then fails without landing:
+    /// a connection lost during the upload.
+    pub fn fail_upload_after(&self, bytes: u64) -> &Self {
+        self.arm(Fault::FailUploadAfter(bytes))
+    }
+
+    /// The next download writes `bytes`, then fails: a connection lost
+    /// during the download.
+    pub fn fail_download_after(&self, bytes: u64) -> &Self {
+        self.arm(Fault::FailDownloadAfter(bytes))
+    }
+
+    /// The next download keeps only `bytes` but reports success: a remote
+    /// that lies about what it sent.
+    pub fn truncate_download(&self, bytes: u64) -> &Self {
+        self.arm(Fault::TruncateDownload(bytes))
+    }
+
+    /// The next download finds the remote overwritten with the database at
+    /// `path` after the caller's HEAD: another writer landing while the
+    /// caller downloads the version it saw.
+    pub fn overwrite_during_download(&self, path: impl Into<PathBuf>) -> &Self {
+        self.arm(Fault::OverwriteDuringDownload(path.into()))
+    }
+
+    /// Every call of `op` waits `delay` before it proceeds.
+    pub fn delay(&self, op: Op, delay: Duration) -> &Self {
+        self.arm(Fault::Delay(op, delay))
+    }
+
+    fn take(&self, pick: impl Fn(&Fault) -> bool) -> Option<Fault> {
+        let mut faults = self.faults.lock().expect("fault list");
+        let i = faults.iter().position(pick)?;
+        Some(faults.remove(i))
+    }
+
+    /// Counts the call and applies delays and `FailNth`.
+    async fn enter(&self, op: Op) -> Result<()> {
+        let n = self.calls[op.index()].fetch_add(1, Ordering::SeqCst) + 1;
+        let delay = self
+            .faults
+            .lock()
+            .expect("fault list")
+            .iter()
+            .find_map(|f| match f {
+                Fault::Delay(o, d) if *o == op => Some(*d),
+                _ => None,
+            });
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if self
+            .take(|f| matches!(f, Fault::FailNth(o, nth) if *o == op && *nth == n))
+            .is_some()
+        {
+            return Err(self.injected(format!("{op:?} call {n} failed")));
+        }
+        Ok(())
+    }
+
+    fn injected(&self, what: String) -> Error {
+        Error::Remote {
+            url: self.inner.to_string(),
+            source: object_store::Error::Generic {
+                store: "FaultyRemote",
+                source: Box::new(InjectedFault(what)),
+            },
+        }
+    }
+}
+
+impl<R: RemoteStore> fmt::Display for FaultyRemote<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+#[async_trait]
+impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
+    async fn head(&self) -> Result<Option<RemoteVersion>> {
+        self.enter(Op::Head).await?;
+        self.inner.head().await
+    }
+
+    async fn download(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        transfer: &TransferOptions,
+    ) -> Result<u64> {
+        self.enter(Op::Download).await?;
+        if let Some(Fault::OverwriteDuringDownload(path)) =
+            self.take(|f| matches!(f, Fault::OverwriteDuringDownload(_)))
+        {
+            let stamp = Stamp::new(ContentHash::of_file(&path)?);
+            self.inner
+                .upload(&path, &WriteCondition::Overwrite, &stamp)
+                .await?;
+        }
+        let n = self.inner.download(dest, expected, transfer).await?;
+        let cut = |len: u64| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .and_then(|f| f.set_len(len))
+                .map_err(|e| Error::Io {
+                    op: "truncate",
+                    path: dest.to_owned(),
+                    source: e,
+                })
+        };
+        match self.take(|f| matches!(f, Fault::TruncateDownload(_) | Fault::FailDownloadAfter(_))) {
+            Some(Fault::TruncateDownload(keep)) => {
+                let keep = keep.min(n);
+                cut(keep)?;
+                Ok(keep)
+            }
+            Some(Fault::FailDownloadAfter(keep)) => {
+                cut(keep.min(n))?;
+                Err(self.injected(format!("download failed after {keep} bytes")))
+            }
+            _ => Ok(n),
+        }
+    }
+
+    async fn upload(
+        &self,
+        src: &Path,
+        condition: &WriteCondition,
+        stamp: &Stamp,
+    ) -> Result<RemoteVersion> {
+        self.enter(Op::Upload).await?;
+        if let Some(Fault::FailUploadAfter(bytes)) =
+            self.take(|f| matches!(f, Fault::FailUploadAfter(_)))
+        {
+            let mut file = std::fs::File::open(src).map_err(|e| Error::Io {
+                op: "open",
+                path: src.to_owned(),
+                source: e,
+            })?;
+            let mut sink = std::io::sink();
+            std::io::copy(&mut std::io::Read::take(&mut file, bytes), &mut sink).map_err(|e| {
+                Error::Io {
+                    op: "read",
+                    path: src.to_owned(),
+                    source: e,
+                }
+            })?;
+            return Err(self.injected(format!("upload failed after {bytes} bytes")));
+        }
+        let version = self.inner.upload(src, condition, stamp).await?;
+        if self
+            .take(|f| matches!(f, Fault::FailAfterLanding))
+            .is_some()
+        {
+            return Err(self.injected("upload landed, then the connection was lost".to_owned()));
+        }
+        Ok(version)
+    }
+}
