@@ -115,7 +115,9 @@ impl Fixture {
     /// [`Error::Request`] when the bucket cannot be made.
     #[cfg(feature = "docker")]
     pub async fn on_container(container: &crate::RunningContainer) -> Result<Self> {
-        let server = S3Server::connect(ServerKind::LocalStack, container.endpoint()).await?;
+        let (key, secret) = container.credentials();
+        let server =
+            S3Server::connect_as(container.kind(), container.endpoint(), key, secret).await?;
         Self::with_place(Backend::LocalStackContainer, Place::Server(server))
     }
 
@@ -192,7 +194,11 @@ impl Fixture {
         local: &str,
         options: ReplicaOptions,
     ) -> s3sqlite_core::Result<Replica> {
-        Replica::open(self.remote(name), options.with_local_path(self.local(local))).await
+        Replica::open(
+            self.remote(name),
+            options.with_local_path(self.local(local)),
+        )
+        .await
     }
 }
 

@@ -32,7 +32,9 @@ pub enum Error {
     },
 
     /// A started server did not become ready in time.
-    #[error("{kind} server started by {program} did not become ready within {seconds} s; last log lines:\n{log_tail}")]
+    #[error(
+        "{kind} server started by {program} did not become ready within {seconds} s; last log lines:\n{log_tail}"
+    )]
     ServerNotReady {
         /// The server kind.
         kind: &'static str,

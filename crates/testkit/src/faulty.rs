@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use s3sqlite_core::{
-    ContentHash, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions,
-    WriteCondition, async_trait,
+    ContentHash, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions, WriteCondition,
+    async_trait,
 };
 
 /// A kind of request to a remote.

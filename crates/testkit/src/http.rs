@@ -58,12 +58,17 @@ pub(crate) async fn send(
 }
 
 /// Creates `bucket` on the S3 server at `endpoint` (an existing bucket of
-/// ours is fine).
-pub(crate) async fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
+/// ours is fine), signing with `key` and `secret`.
+pub(crate) async fn create_bucket(
+    endpoint: &str,
+    bucket: &str,
+    key: &str,
+    secret: &str,
+) -> Result<()> {
     let url = format!("{}/{bucket}", endpoint.trim_end_matches('/'));
     let credential = AwsCredential {
-        key_id: "test".to_owned(),
-        secret_key: "test".to_owned(),
+        key_id: key.to_owned(),
+        secret_key: secret.to_owned(),
         token: None,
     };
     let (status, body) = send("PUT", &url, Some(&credential)).await?;

@@ -30,6 +30,10 @@ pub enum ServerKind {
     /// or three of eight concurrent writers win one round. Fine for every
     /// test but concurrency tests.
     Moto,
+    /// MinIO, run only as a container.
+    Minio,
+    /// RustFS, run only as a container.
+    RustFs,
 }
 
 impl ServerKind {
@@ -38,6 +42,8 @@ impl ServerKind {
         match self {
             ServerKind::LocalStack => "LocalStack",
             ServerKind::Moto => "moto",
+            ServerKind::Minio => "MinIO",
+            ServerKind::RustFs => "RustFS",
         }
     }
 
@@ -48,6 +54,8 @@ impl ServerKind {
         match self {
             ServerKind::LocalStack => "S3SQLITE_TEST_ENDPOINT",
             ServerKind::Moto => "S3SQLITE_TEST_MOTO_ENDPOINT",
+            ServerKind::Minio => "S3SQLITE_TEST_MINIO_ENDPOINT",
+            ServerKind::RustFs => "S3SQLITE_TEST_RUSTFS_ENDPOINT",
         }
     }
 
@@ -59,16 +67,22 @@ impl ServerKind {
         match self {
             ServerKind::LocalStack => "S3SQLITE_LOCALSTACK_PYTHON",
             ServerKind::Moto => "S3SQLITE_MOTO_SERVER",
+            ServerKind::Minio | ServerKind::RustFs => "",
         }
     }
 
-    /// Whether the server's conditional PUT is atomic (see each kind).
+    /// Whether the server's conditional PUT is atomic as measured here: yes
+    /// for LocalStack, no for moto; MinIO and RustFS were not measured here
+    /// (no registry to pull them from), so `false` until they are.
     pub fn atomic_conditional_writes(self) -> bool {
         matches!(self, ServerKind::LocalStack)
     }
 
     fn install_hint(self) -> &'static str {
         match self {
+            ServerKind::Minio | ServerKind::RustFs => {
+                "it runs only as a container: use the testkit's `docker` feature"
+            }
             ServerKind::LocalStack => {
                 "install it (Python 3.12+: `pip install -r .ci/localstack-requirements.txt`, \
                  or `eval \"$(.ci/s3-server start)\"` which also starts it and exports \
@@ -110,8 +124,12 @@ pub struct S3Server {
     kind: ServerKind,
     endpoint: String,
     bucket: String,
+    credentials: (String, String),
     process: Option<Spawned>,
 }
+
+/// The credentials LocalStack and moto accept.
+const TEST_CREDENTIALS: (&str, &str) = ("test", "test");
 
 #[derive(Debug)]
 struct Spawned {
@@ -172,7 +190,31 @@ impl S3Server {
                 var: kind.endpoint_var(),
                 source,
             })?;
-        Self::with_bucket(kind, endpoint, None).await
+        Self::connect_as(kind, &endpoint, TEST_CREDENTIALS.0, TEST_CREDENTIALS.1).await
+    }
+
+    /// Uses the running server at `endpoint` with the access key `key` and
+    /// secret `secret`, making a fresh bucket on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Request`] when the bucket cannot be made.
+    pub async fn connect_as(
+        kind: ServerKind,
+        endpoint: &str,
+        key: &str,
+        secret: &str,
+    ) -> Result<Self> {
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let bucket = unique_name("s3sqlite");
+        crate::http::create_bucket(&endpoint, &bucket, key, secret).await?;
+        Ok(S3Server {
+            kind,
+            endpoint,
+            bucket,
+            credentials: (key.to_owned(), secret.to_owned()),
+            process: None,
+        })
     }
 
     /// Starts a server of `kind` on a free loopback port, whatever the
@@ -180,8 +222,20 @@ impl S3Server {
     ///
     /// # Errors
     ///
-    /// [`Error::ServerUnavailable`] or [`Error::ServerNotReady`].
+    /// [`Error::ServerUnavailable`] or [`Error::ServerNotReady`]; MinIO and
+    /// RustFS run only as containers and always give
+    /// [`Error::ServerUnavailable`].
     pub async fn spawn(kind: ServerKind) -> Result<Self> {
+        let default_program = match kind {
+            ServerKind::LocalStack => "python3",
+            ServerKind::Moto => "moto_server",
+            ServerKind::Minio | ServerKind::RustFs => {
+                return Err(Error::ServerUnavailable {
+                    kind: kind.name(),
+                    hint: kind.install_hint().to_owned(),
+                });
+            }
+        };
         let dir = tempfile::Builder::new()
             .prefix("s3sqlite-server-")
             .tempdir()
@@ -193,10 +247,8 @@ impl S3Server {
         let err_log = log
             .try_clone()
             .map_err(|e| Error::io("open", &log_path, e))?;
-        let program = std::env::var(kind.program_var()).unwrap_or_else(|_| match kind {
-            ServerKind::LocalStack => "python3".to_owned(),
-            ServerKind::Moto => "moto_server".to_owned(),
-        });
+        let program =
+            std::env::var(kind.program_var()).unwrap_or_else(|_| default_program.to_owned());
         let mut command = Command::new(&program);
         match kind {
             ServerKind::LocalStack => {
@@ -213,7 +265,7 @@ impl S3Server {
                     .env("SKIP_SSL_CERT_DOWNLOAD", "1")
                     .env("LOCALSTACK_VOLUME_DIR", dir.path().join("volume"));
             }
-            ServerKind::Moto => {
+            _ => {
                 command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
             }
         }
@@ -238,32 +290,23 @@ impl S3Server {
             kind,
             endpoint,
             bucket: String::new(),
+            credentials: (TEST_CREDENTIALS.0.to_owned(), TEST_CREDENTIALS.1.to_owned()),
             process: Some(Spawned { child, _dir: dir }),
         };
         server.wait_ready(&program, &log_path).await?;
         tracing::info!(kind = %kind, endpoint = %server.endpoint, pid = ?server.pid(), "server started");
         let bucket = unique_name("s3sqlite");
-        crate::http::create_bucket(&server.endpoint, &bucket).await?;
+        let (key, secret) = &server.credentials;
+        crate::http::create_bucket(&server.endpoint, &bucket, key, secret).await?;
         server.bucket = bucket;
         Ok(server)
-    }
-
-    async fn with_bucket(kind: ServerKind, endpoint: String, process: Option<Spawned>) -> Result<Self> {
-        let bucket = unique_name("s3sqlite");
-        crate::http::create_bucket(&endpoint, &bucket).await?;
-        Ok(S3Server {
-            kind,
-            endpoint,
-            bucket,
-            process,
-        })
     }
 
     async fn wait_ready(&mut self, program: &str, log: &std::path::Path) -> Result<()> {
         let started = Instant::now();
         let probe = match self.kind {
             ServerKind::LocalStack => format!("{}/_localstack/health", self.endpoint),
-            ServerKind::Moto => format!("{}/", self.endpoint),
+            _ => format!("{}/", self.endpoint),
         };
         loop {
             if let Ok((status, body)) = crate::http::send("GET", &probe, None).await {
@@ -275,7 +318,7 @@ impl S3Server {
                                 || body.contains("\"s3\":\"running\"")
                                 || body.contains("\"s3\":\"available\""))
                     }
-                    ServerKind::Moto => status < 500,
+                    _ => status < 500,
                 };
                 if ready {
                     return Ok(());
@@ -327,6 +370,11 @@ impl S3Server {
         &self.bucket
     }
 
+    #[cfg_attr(not(feature = "docker"), allow(dead_code))]
+    pub(crate) fn credentials(&self) -> (&str, &str) {
+        (&self.credentials.0, &self.credentials.1)
+    }
+
     /// The process id of a server this fixture spawned.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.child.id())
@@ -357,8 +405,8 @@ impl S3Server {
             .with_endpoint(&self.endpoint)
             .with_allow_http(true)
             .with_region("us-east-1")
-            .with_option("aws_access_key_id", "test")
-            .with_option("aws_secret_access_key", "test")
+            .with_option("aws_access_key_id", &self.credentials.0)
+            .with_option("aws_secret_access_key", &self.credentials.1)
             .build()?)
     }
 }

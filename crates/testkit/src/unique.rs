@@ -12,5 +12,9 @@ pub(crate) fn unique_name(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    format!("{prefix}-{:x}-{:x}-{n}", std::process::id(), nanos & 0xffff_ffff_ffff)
+    format!(
+        "{prefix}-{:x}-{:x}-{n}",
+        std::process::id(),
+        nanos & 0xffff_ffff_ffff
+    )
 }
