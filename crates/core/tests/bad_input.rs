@@ -5,12 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::faulty::{Fault, Faulty};
-use common::{Fixture, Kind, values, write};
+use common::{remote_values, seed, values, write};
 use object_store::ObjectStoreExt;
 use s3sqlite_core::{Error, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions};
+use s3sqlite_testkit::{Backend, FaultyRemote, Fixture};
 
-on_every_backend!(
+s3sqlite_testkit::backend_tests!(
     remote_object_that_is_not_sqlite_is_refused,
     truncated_download_is_refused,
     local_path_that_is_a_folder_is_refused,
@@ -59,10 +59,10 @@ async fn remote_object_that_is_not_sqlite_is_refused(fx: Fixture) {
 }
 
 async fn truncated_download_is_refused(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let before = remote_bytes(&fx, "db").await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
-    remote.inject(Fault::TruncateDownload(100));
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
+    remote.truncate_download(100);
     let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
     let err = Replica::open(Arc::clone(&remote), options)
         .await
@@ -82,7 +82,7 @@ async fn truncated_download_is_refused(fx: Fixture) {
 }
 
 async fn local_path_that_is_a_folder_is_refused(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let before = remote_bytes(&fx, "db").await;
     let folder = fx.local("folder.db");
     std::fs::create_dir_all(folder.join("inside")).unwrap();
@@ -103,7 +103,7 @@ async fn local_path_that_is_a_folder_is_refused(fx: Fixture) {
 }
 
 async fn unwritable_local_folder_is_reported(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let before = remote_bytes(&fx, "db").await;
     // /proc refuses new folders even to root, unlike a chmod-ed one
     let path = std::path::PathBuf::from("/proc/s3sqlite-test/app.db");
@@ -123,7 +123,7 @@ async fn unwritable_local_folder_is_reported(fx: Fixture) {
 }
 
 async fn second_open_of_one_local_path_is_refused(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["unsynced"]);
     let err = fx
@@ -139,14 +139,14 @@ async fn second_open_of_one_local_path_is_refused(fx: Fixture) {
         )
     );
     assert_eq!(values(a.local_path()), ["seed", "unsynced"]);
-    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed"]);
     drop(a);
     // released on drop
     fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
 }
 
 async fn remote_deleted_after_a_sync_is_reported(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["local"]);
     drop(a);
@@ -170,8 +170,8 @@ async fn remote_deleted_after_a_sync_is_reported(fx: Fixture) {
 }
 
 async fn local_copy_of_another_remote_is_refused(fx: Fixture) {
-    fx.seed("one", &["one"]).await;
-    fx.seed("two", &["two"]).await;
+    seed(&fx, "one", &["one"]).await;
+    seed(&fx, "two", &["two"]).await;
     fx.open("one", "a.db", ReplicaOptions::new()).await.unwrap();
     let err = fx
         .open("two", "a.db", ReplicaOptions::new())
@@ -223,8 +223,17 @@ fn url_without_a_key_is_refused() {
 }
 
 #[tokio::test]
-async fn missing_bucket_is_reported_on_s3() {
-    let fx = Fixture::new(Kind::S3);
+async fn missing_bucket_is_reported_on_localstack() {
+    missing_bucket_is_reported(Backend::LocalStack).await;
+}
+
+#[tokio::test]
+async fn missing_bucket_is_reported_on_moto() {
+    missing_bucket_is_reported(Backend::Moto).await;
+}
+
+async fn missing_bucket_is_reported(backend: Backend) {
+    let fx = Fixture::new(backend).await.unwrap();
     let url = "s3://s3sqlite-no-such-bucket/app.db";
     let remote = fx.remote_at(url).unwrap();
     let err = Replica::open(
@@ -243,7 +252,7 @@ async fn missing_bucket_is_reported_on_s3() {
 
 #[tokio::test]
 async fn missing_folder_is_reported_on_file() {
-    let fx = Fixture::new(Kind::File);
+    let fx = Fixture::new(Backend::File).await.unwrap();
     let url = format!("file://{}/no/such/folder/app.db", fx.dir().display());
     let err = ObjectStoreRemote::from_url(&url).unwrap_err();
     assert!(matches!(err, Error::BucketNotFound { .. }), "{err}");
@@ -253,7 +262,7 @@ async fn missing_folder_is_reported_on_file() {
 
 #[tokio::test]
 async fn remote_absent_without_create_if_missing_is_reported() {
-    let fx = Fixture::new(Kind::Memory);
+    let fx = Fixture::new(Backend::Memory).await.unwrap();
     let err = fx
         .open(
             "db",

@@ -6,13 +6,11 @@
 //! writers win one round and fails this test, instead of passing by luck as
 //! small bodies often do.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Kind};
 use rusqlite::Connection;
 use s3sqlite_core::{KeepRemote, Replica, ReplicaOptions, SyncAction};
+use s3sqlite_testkit::Fixture;
 
 const TASKS: usize = 8;
 const INCREMENTS: usize = 5;
@@ -25,11 +23,11 @@ fn counter(path: &std::path::Path) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_writers_land_every_increment_exactly_once() {
-    let fx = Fixture::new(Kind::S3);
+s3sqlite_testkit::backend_tests!(atomic: eight_writers_land_every_increment_exactly_once);
+
+async fn eight_writers_land_every_increment_exactly_once(fx: Fixture) {
     let url = fx.url("counter.db");
-    println!("concurrency test on {url}");
+    println!("concurrency test on {} ({url})", fx.backend());
 
     let mut seed = fx
         .open("counter.db", "seed.db", ReplicaOptions::new())

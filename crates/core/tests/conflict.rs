@@ -4,13 +4,14 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Fixture, values, write};
+use common::{remote_values, seed, values, write};
 use s3sqlite_core::{
     Conflict, Error, KeepRemote, Overwrite, ReplicaOptions, Resolution, Result, Status, SyncAction,
     SyncPolicy, async_trait,
 };
+use s3sqlite_testkit::Fixture;
 
-on_every_backend!(
+s3sqlite_testkit::backend_tests!(
     first_push_wins_and_second_gets_conflict_with_local_writes_intact,
     overwrite_policy_makes_the_second_push_win,
     keep_remote_policy_drops_local_changes,
@@ -20,7 +21,7 @@ on_every_backend!(
 );
 
 async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["from a"]);
@@ -39,7 +40,7 @@ async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: F
     assert!(err.to_string().starts_with("conflict on "), "{err}");
     assert_eq!(values(b.local_path()), ["seed", "from b"]);
     assert_eq!(b.status().await.unwrap(), Status::Diverged);
-    assert_eq!(fx.remote_values("db").await, ["seed", "from a"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from a"]);
 
     // the conflict persists across a reopen: nothing was lost or overwritten
     drop(b);
@@ -52,7 +53,7 @@ async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: F
 }
 
 async fn overwrite_policy_makes_the_second_push_win(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let options = ReplicaOptions::new().with_policy(Overwrite);
     let mut b = fx.open("db", "b.db", options).await.unwrap();
@@ -62,13 +63,13 @@ async fn overwrite_policy_makes_the_second_push_win(fx: Fixture) {
 
     let report = b.push().await.unwrap();
     assert_eq!(report.action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "from b"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from b"]);
     assert_eq!(b.status().await.unwrap(), Status::Clean);
     assert_eq!(a.status().await.unwrap(), Status::Behind);
 }
 
 async fn keep_remote_policy_drops_local_changes(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let options = ReplicaOptions::new().with_policy(KeepRemote);
     let mut b = fx.open("db", "b.db", options).await.unwrap();
@@ -80,7 +81,7 @@ async fn keep_remote_policy_drops_local_changes(fx: Fixture) {
     assert_eq!(report.action, SyncAction::KeptRemote);
     assert!(report.bytes_down > 0);
     assert_eq!(values(b.local_path()), ["seed", "from a"]);
-    assert_eq!(fx.remote_values("db").await, ["seed", "from a"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from a"]);
     assert_eq!(b.status().await.unwrap(), Status::Clean);
 }
 
@@ -117,7 +118,7 @@ impl SyncPolicy for UnionMerge {
 }
 
 async fn custom_policy_sees_both_versions_and_merges(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let policy = Arc::new(UnionMerge::default());
     let options = ReplicaOptions::new().with_policy_arc(policy.clone());
@@ -138,12 +139,12 @@ async fn custom_policy_sees_both_versions_and_merges(fx: Fixture) {
     );
     let expected = ["seed", "from b", "from a"];
     assert_eq!(values(b.local_path()), expected);
-    assert_eq!(fx.remote_values("db").await, expected);
+    assert_eq!(remote_values(&fx, "db").await, expected);
     assert_eq!(b.status().await.unwrap(), Status::Clean);
 }
 
 async fn diverged_copy_at_open_goes_to_the_policy(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
     write(b.local_path(), &["from b"]);
     drop(b);
@@ -154,11 +155,11 @@ async fn diverged_copy_at_open_goes_to_the_policy(fx: Fixture) {
     let options = ReplicaOptions::new().with_policy(Overwrite);
     let b = fx.open("db", "b.db", options).await.unwrap();
     assert_eq!(b.opened().action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "from b"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from b"]);
 }
 
 async fn identical_bytes_from_another_writer_are_still_a_conflict(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
     // the same change from the same base gives byte-identical files

@@ -4,11 +4,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::faulty::{Fault, Faulty};
-use common::{Fixture, values, write};
+use common::{is_injected, remote_values, seed, values, write};
 use s3sqlite_core::{Error, Replica, ReplicaOptions, Status, SyncAction, default_local_path};
+use s3sqlite_testkit::{FaultyRemote, Fixture, Op};
 
-on_every_backend!(
+s3sqlite_testkit::backend_tests!(
     round_trip_through_a_second_local_path,
     explicit_local_path_is_honoured_and_its_folder_created,
     default_local_path_is_used_when_none_is_given,
@@ -73,7 +73,7 @@ async fn default_local_path_is_used_when_none_is_given(fx: Fixture) {
 }
 
 async fn untracked_local_file_is_not_replaced(fx: Fixture) {
-    fx.seed("db", &["remote"]).await;
+    seed(&fx, "db", &["remote"]).await;
     let path = fx.local("mine.db");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     write(&path, &["mine"]);
@@ -85,7 +85,7 @@ async fn untracked_local_file_is_not_replaced(fx: Fixture) {
     assert!(err.to_string().contains("mine.db"), "{err}");
     assert!(err.to_string().contains(&fx.url("db")), "{err}");
     assert_eq!(values(&path), ["mine"]);
-    assert_eq!(fx.remote_values("db").await, ["remote"]);
+    assert_eq!(remote_values(&fx, "db").await, ["remote"]);
 
     let replica = fx
         .open(
@@ -110,11 +110,11 @@ async fn untracked_local_file_is_adopted_when_the_remote_is_absent(fx: Fixture) 
     assert_eq!(replica.opened().action, SyncAction::Adopted);
     assert!(replica.opened().dirty);
     replica.push().await.unwrap();
-    assert_eq!(fx.remote_values("db").await, ["mine"]);
+    assert_eq!(remote_values(&fx, "db").await, ["mine"]);
 }
 
 async fn stale_wal_is_removed_before_a_download_goes_live(fx: Fixture) {
-    fx.seed("db", &["remote"]).await;
+    seed(&fx, "db", &["remote"]).await;
     let path = fx.local("a.db");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let wal = path.with_file_name("a.db-wal");
@@ -129,12 +129,12 @@ async fn stale_wal_is_removed_before_a_download_goes_live(fx: Fixture) {
 }
 
 async fn warm_start_makes_one_head_and_no_download(fx: Fixture) {
-    fx.seed("db", &["x"]).await;
+    seed(&fx, "db", &["x"]).await;
     let first = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     assert_eq!(first.opened().action, SyncAction::Downloaded);
     drop(first);
 
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let replica = Replica::open(
         Arc::clone(&remote),
         ReplicaOptions::new().with_local_path(fx.local("a.db")),
@@ -143,31 +143,39 @@ async fn warm_start_makes_one_head_and_no_download(fx: Fixture) {
     .unwrap();
     assert_eq!(replica.opened().action, SyncAction::Reused);
     assert_eq!(replica.opened().bytes_down, 0);
-    assert_eq!(remote.heads(), 1);
-    assert_eq!(remote.downloads(), 0);
-    assert_eq!(remote.uploads(), 0);
+    assert_eq!(remote.calls(Op::Head), 1);
+    assert_eq!(remote.calls(Op::Download), 0);
+    assert_eq!(remote.calls(Op::Upload), 0);
 }
 
 async fn unchanged_push_sends_no_request(fx: Fixture) {
-    fx.seed("db", &["x"]).await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    seed(&fx, "db", &["x"]).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let mut replica = Replica::open(
         Arc::clone(&remote),
         ReplicaOptions::new().with_local_path(fx.local("a.db")),
     )
     .await
     .unwrap();
-    let before = (remote.heads(), remote.downloads(), remote.uploads());
+    let before = (
+        remote.calls(Op::Head),
+        remote.calls(Op::Download),
+        remote.calls(Op::Upload),
+    );
     let report = replica.push().await.unwrap();
     assert_eq!(report.action, SyncAction::Unchanged);
     assert_eq!(
-        (remote.heads(), remote.downloads(), remote.uploads()),
+        (
+            remote.calls(Op::Head),
+            remote.calls(Op::Download),
+            remote.calls(Op::Upload)
+        ),
         before
     );
 }
 
 async fn dirty_copy_survives_a_drop_and_goes_up_at_the_next_push(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["unsynced"]);
     drop(a);
@@ -177,46 +185,46 @@ async fn dirty_copy_survives_a_drop_and_goes_up_at_the_next_push(fx: Fixture) {
     assert!(a.opened().dirty);
     assert_eq!(values(a.local_path()), ["seed", "unsynced"]);
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "unsynced"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "unsynced"]);
 }
 
 async fn lost_record_after_upload_is_not_a_conflict(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    seed(&fx, "db", &["seed"]).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
     let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
     write(a.local_path(), &["landed"]);
-    remote.inject(Fault::AfterUpload);
+    remote.fail_after_landing();
     let err = a.push().await.unwrap_err();
-    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(is_injected(&err), "{err}");
     drop(a);
     // the upload landed; the record did not
-    assert_eq!(fx.remote_values("db").await, ["seed", "landed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "landed"]);
 
     let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
     assert_eq!(values(a.local_path()), ["seed", "landed"]);
     assert_eq!(a.status().await.unwrap(), Status::Clean);
-    let uploads = remote.uploads();
+    let uploads = remote.calls(Op::Upload);
     assert_eq!(a.push().await.unwrap().action, SyncAction::Unchanged);
-    assert_eq!(remote.uploads(), uploads);
+    assert_eq!(remote.calls(Op::Upload), uploads);
 }
 
 async fn failed_upload_keeps_the_local_copy_dirty(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    seed(&fx, "db", &["seed"]).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
     let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
     write(a.local_path(), &["pending"]);
-    remote.inject(Fault::BeforeUpload);
-    a.push().await.unwrap_err();
+    remote.fail_nth(Op::Upload, 1);
+    assert!(is_injected(&a.push().await.unwrap_err()));
     assert_eq!(a.status().await.unwrap(), Status::Ahead);
-    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed"]);
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "pending"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "pending"]);
 }
 
 async fn clean_copy_of_an_old_version_is_refreshed(fx: Fixture) {
-    fx.seed("db", &["v1"]).await;
+    seed(&fx, "db", &["v1"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     drop(a);
     let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
@@ -230,7 +238,7 @@ async fn clean_copy_of_an_old_version_is_refreshed(fx: Fixture) {
 }
 
 async fn status_reports_every_state(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
     assert_eq!(a.status().await.unwrap(), Status::Clean);
@@ -243,34 +251,34 @@ async fn status_reports_every_state(fx: Fixture) {
 }
 
 async fn landed_upload_retried_in_process_is_recognised(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    seed(&fx, "db", &["seed"]).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
     let mut a = Replica::open(Arc::clone(&remote), options).await.unwrap();
     write(a.local_path(), &["landed"]);
-    remote.inject(Fault::AfterUpload);
-    a.push().await.unwrap_err();
+    remote.fail_after_landing();
+    assert!(is_injected(&a.push().await.unwrap_err()));
     let report = a.push().await.unwrap();
     assert_eq!(report.action, SyncAction::Uploaded);
     assert_eq!(a.status().await.unwrap(), Status::Clean);
-    assert_eq!(fx.remote_values("db").await, ["seed", "landed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "landed"]);
 }
 
 async fn changes_after_a_landed_upload_go_up_on_top_of_it(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
-    let remote = Arc::new(Faulty::new(fx.remote("db")));
+    seed(&fx, "db", &["seed"]).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
     let options = || ReplicaOptions::new().with_local_path(fx.local("a.db"));
     let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
     write(a.local_path(), &["landed"]);
-    remote.inject(Fault::AfterUpload);
-    a.push().await.unwrap_err();
+    remote.fail_after_landing();
+    assert!(is_injected(&a.push().await.unwrap_err()));
     write(a.local_path(), &["later"]);
     drop(a);
 
     let mut a = Replica::open(Arc::clone(&remote), options()).await.unwrap();
     assert_eq!(a.opened().action, SyncAction::Uploaded);
     assert_eq!(a.status().await.unwrap(), Status::Clean);
-    assert_eq!(fx.remote_values("db").await, ["seed", "landed", "later"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "landed", "later"]);
 }
 
 async fn same_size_rewrite_right_after_a_push_is_uploaded(fx: Fixture) {
@@ -285,7 +293,7 @@ async fn same_size_rewrite_right_after_a_push_is_uploaded(fx: Fixture) {
     assert_eq!(std::fs::metadata(a.local_path()).unwrap().len(), len);
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
     drop(conn);
-    assert_eq!(fx.remote_values("db").await, ["bbbb"]);
+    assert_eq!(remote_values(&fx, "db").await, ["bbbb"]);
 }
 
 /// A connection in WAL mode that inserts `value` and keeps it in the WAL.
@@ -299,7 +307,7 @@ fn wal_write(path: &std::path::Path, value: &str) -> rusqlite::Connection {
 }
 
 async fn push_refuses_a_database_with_changes_in_its_wal(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     let conn = wal_write(a.local_path(), "in the wal");
     let err = a.push().await.unwrap_err();
@@ -312,14 +320,14 @@ async fn push_refuses_a_database_with_changes_in_its_wal(fx: Fixture) {
             a.local_path().display()
         )
     );
-    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed"]);
     drop(conn);
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "in the wal"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "in the wal"]);
 }
 
 async fn uncheckpointed_wal_is_never_discarded_by_a_download(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     // a crash with the write still in the WAL: the connection never closes
     std::mem::forget(wal_write(a.local_path(), "only in the wal"));
@@ -338,7 +346,7 @@ async fn uncheckpointed_wal_is_never_discarded_by_a_download(fx: Fixture) {
 }
 
 async fn hot_journal_blocks_a_push_and_a_zeroed_one_does_not(fx: Fixture) {
-    fx.seed("db", &["seed"]).await;
+    seed(&fx, "db", &["seed"]).await;
     let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     write(a.local_path(), &["local"]);
     let journal = fx.local("a.db-journal");
@@ -347,9 +355,9 @@ async fn hot_journal_blocks_a_push_and_a_zeroed_one_does_not(fx: Fixture) {
     std::fs::write(&journal, &hot).unwrap();
     let err = a.push().await.unwrap_err();
     assert!(matches!(err, Error::JournalPending { .. }), "{err}");
-    assert_eq!(fx.remote_values("db").await, ["seed"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed"]);
     // what journal_mode=PERSIST leaves after a commit: a zeroed header
     std::fs::write(&journal, vec![0u8; 512]).unwrap();
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
-    assert_eq!(fx.remote_values("db").await, ["seed", "local"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "local"]);
 }

@@ -126,10 +126,15 @@ impl Fixture {
             .prefix("s3sqlite-local-")
             .tempdir()
             .map_err(|e| Error::io("create temp folder in", std::env::temp_dir(), e))?;
+        let prefix = unique_name("t");
+        if let Place::Dir(remote_dir) = &place {
+            let folder = remote_dir.path().join(&prefix);
+            std::fs::create_dir(&folder).map_err(|e| Error::io("create folder", folder, e))?;
+        }
         Ok(Fixture {
             backend,
             place,
-            prefix: unique_name("t"),
+            prefix,
             dir,
         })
     }
@@ -143,7 +148,7 @@ impl Fixture {
     pub fn url(&self, name: &str) -> String {
         match &self.place {
             Place::Memory => format!("memory:///{}/{name}", self.prefix),
-            Place::Dir(dir) => dir.url(&format!("{}-{name}", self.prefix)),
+            Place::Dir(dir) => dir.url(&format!("{}/{name}", self.prefix)),
             Place::Server(server) => server.url(&format!("{}/{name}", self.prefix)),
         }
     }
