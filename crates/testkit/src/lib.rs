@@ -53,15 +53,15 @@
 //! | [`S3Server`] `Moto` | `S3SQLITE_TEST_MOTO_ENDPOINT`, or spawns `moto_server` (`S3SQLITE_MOTO_SERVER`) | not atomic above 5 MiB |
 #![cfg_attr(
     feature = "docker",
-    doc = "| [`LocalStackContainer`] | Docker, image `s3sqlite/localstack-s3:2026.3.0` (built by `.ci/localstack-image`) | atomic |"
+    doc = "| [`LocalStackContainer`] | Docker, `localstack/localstack:4.14.0` (`S3SQLITE_LOCALSTACK_IMAGE` overrides) | atomic |"
 )]
 #![cfg_attr(
     feature = "docker",
-    doc = "| [`MinioContainer`] | Docker, `quay.io/minio/minio:RELEASE.2025-02-28T09-55-16Z` | atomic |"
+    doc = "| [`MinioContainer`] | Docker, `quay.io/minio/minio:RELEASE.2025-02-28T09-55-16Z` | not measured here |"
 )]
 #![cfg_attr(
     feature = "docker",
-    doc = "| [`RustFsContainer`] | Docker, `rustfs/rustfs` (pinned tag) | see its docs |"
+    doc = "| [`RustFsContainer`] | Docker, `rustfs/rustfs:1.0.0-alpha.90` | not measured here |"
 )]
 //!
 //! # Features
@@ -69,6 +69,11 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `docker` | no | testcontainers fixtures: LocalStack, MinIO, RustFS |
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 mod backend;
 mod db;
