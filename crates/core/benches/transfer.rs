@@ -27,7 +27,7 @@
 //! - `S3SQLITE_BENCH_SIZES_MIB`: database sizes, default `1,64,256`;
 //! - `S3SQLITE_BENCH_RUNS`: runs per measurement, default 3;
 //! - `S3SQLITE_TEST_ENDPOINT`: an S3-compatible endpoint; without it the S3
-//!   rows are skipped (`eval "$(.ci/s3-server start)"` starts LocalStack and
+//!   rows are left out (`eval "$(.ci/s3-server start)"` starts LocalStack and
 //!   exports it). `S3SQLITE_TEST_BUCKET` (default `s3sqlite-test`),
 //!   `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (default `test`) and
 //!   `AWS_REGION` (default `us-east-1`) complete the S3 settings.
@@ -293,7 +293,7 @@ fn print_header(config: &Config) {
         println!("s3: {} bucket {}", s3.endpoint, s3.bucket);
     } else {
         println!(
-            "s3: skipped; set S3SQLITE_TEST_ENDPOINT to an S3-compatible endpoint to add the S3 rows \
+            "s3: not measured; set S3SQLITE_TEST_ENDPOINT to an S3-compatible endpoint to add the S3 rows \
              (`eval \"$(.ci/s3-server start)\"` starts LocalStack and exports it)"
         );
     }

@@ -174,6 +174,61 @@ fn image_override(var: &str) -> Option<(String, String)> {
     Some((name.to_owned(), tag.to_owned()))
 }
 
+/// The image constants, [`with_image`](LocalStackContainer::with_image),
+/// `image()` and a `Default` that honours the override variable, for each
+/// container fixture.
+macro_rules! image_defaults {
+    ($ty:ident, $name:literal, $tag:literal, $var:literal) => {
+        impl $ty {
+            /// The default image name.
+            pub const NAME: &'static str = $name;
+            /// The default tag.
+            pub const TAG: &'static str = $tag;
+
+            /// Uses the image `name:tag`.
+            pub fn with_image(mut self, name: impl Into<String>, tag: impl Into<String>) -> Self {
+                self.name = name.into();
+                self.tag = tag.into();
+                self
+            }
+
+            /// The image, `name:tag`.
+            pub fn image(&self) -> String {
+                format!("{}:{}", self.name, self.tag)
+            }
+        }
+
+        impl Default for $ty {
+            /// The image named by the override variable (`name:tag`), else
+            /// [`NAME`](Self::NAME):[`TAG`](Self::TAG).
+            fn default() -> Self {
+                let (name, tag) = image_override($var)
+                    .unwrap_or_else(|| (Self::NAME.to_owned(), Self::TAG.to_owned()));
+                $ty { name, tag }
+            }
+        }
+    };
+}
+
+image_defaults!(
+    LocalStackContainer,
+    "localstack/localstack",
+    "4.14.0",
+    "S3SQLITE_LOCALSTACK_IMAGE"
+);
+image_defaults!(
+    MinioContainer,
+    "quay.io/minio/minio",
+    "RELEASE.2025-02-28T09-55-16Z",
+    "S3SQLITE_MINIO_IMAGE"
+);
+image_defaults!(
+    RustFsContainer,
+    "rustfs/rustfs",
+    "1.0.0-alpha.90",
+    "S3SQLITE_RUSTFS_IMAGE"
+);
+
 /// LocalStack's S3 in Docker.
 ///
 /// By default the pinned `localstack/localstack:4.14.0`: tags after 4.14.0
@@ -198,23 +253,6 @@ pub struct LocalStackContainer {
 }
 
 impl LocalStackContainer {
-    /// The default image name.
-    pub const NAME: &'static str = "localstack/localstack";
-    /// The default tag: the last one that starts without an auth token.
-    pub const TAG: &'static str = "4.14.0";
-
-    /// Uses the image `name:tag`.
-    pub fn with_image(mut self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        self.name = name.into();
-        self.tag = tag.into();
-        self
-    }
-
-    /// The image, `name:tag`.
-    pub fn image(&self) -> String {
-        format!("{}:{}", self.name, self.tag)
-    }
-
     /// Starts the container and waits until its S3 answers.
     ///
     /// # Errors
@@ -242,14 +280,6 @@ impl LocalStackContainer {
     }
 }
 
-impl Default for LocalStackContainer {
-    fn default() -> Self {
-        let (name, tag) = image_override("S3SQLITE_LOCALSTACK_IMAGE")
-            .unwrap_or_else(|| (Self::NAME.to_owned(), Self::TAG.to_owned()));
-        LocalStackContainer { name, tag }
-    }
-}
-
 /// MinIO in Docker, credentials `minioadmin` / `minioadmin`.
 ///
 /// By default `quay.io/minio/minio:RELEASE.2025-02-28T09-55-16Z`: MinIO's
@@ -263,23 +293,6 @@ pub struct MinioContainer {
 }
 
 impl MinioContainer {
-    /// The default image name.
-    pub const NAME: &'static str = "quay.io/minio/minio";
-    /// The default tag.
-    pub const TAG: &'static str = "RELEASE.2025-02-28T09-55-16Z";
-
-    /// Uses the image `name:tag`.
-    pub fn with_image(mut self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        self.name = name.into();
-        self.tag = tag.into();
-        self
-    }
-
-    /// The image, `name:tag`.
-    pub fn image(&self) -> String {
-        format!("{}:{}", self.name, self.tag)
-    }
-
     /// Starts the container and waits until it is ready.
     ///
     /// # Errors
@@ -305,14 +318,6 @@ impl MinioContainer {
     }
 }
 
-impl Default for MinioContainer {
-    fn default() -> Self {
-        let (name, tag) = image_override("S3SQLITE_MINIO_IMAGE")
-            .unwrap_or_else(|| (Self::NAME.to_owned(), Self::TAG.to_owned()));
-        MinioContainer { name, tag }
-    }
-}
-
 /// RustFS (Apache-2.0, the maintained S3 server many projects moved to from
 /// MinIO) in Docker, credentials `rustfsadmin` / `rustfsadmin`.
 ///
@@ -325,23 +330,6 @@ pub struct RustFsContainer {
 }
 
 impl RustFsContainer {
-    /// The default image name.
-    pub const NAME: &'static str = "rustfs/rustfs";
-    /// The default tag.
-    pub const TAG: &'static str = "1.0.0-alpha.90";
-
-    /// Uses the image `name:tag`.
-    pub fn with_image(mut self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        self.name = name.into();
-        self.tag = tag.into();
-        self
-    }
-
-    /// The image, `name:tag`.
-    pub fn image(&self) -> String {
-        format!("{}:{}", self.name, self.tag)
-    }
-
     /// Starts the container and waits until it answers.
     ///
     /// # Errors
@@ -365,13 +353,5 @@ impl RustFsContainer {
         }
         .start()
         .await
-    }
-}
-
-impl Default for RustFsContainer {
-    fn default() -> Self {
-        let (name, tag) = image_override("S3SQLITE_RUSTFS_IMAGE")
-            .unwrap_or_else(|| (Self::NAME.to_owned(), Self::TAG.to_owned()));
-        RustFsContainer { name, tag }
     }
 }
