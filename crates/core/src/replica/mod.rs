@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use self::state::{Fingerprint, State, lock_path, sibling, state_path};
+use self::state::{Fingerprint, Installing, State, lock_path, sibling, state_path};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution};
 use crate::remote::{
@@ -344,6 +344,29 @@ impl Replica {
         Ok(Local::Clean)
     }
 
+    /// A download that was renamed into place but not recorded (a crash in
+    /// between): if the local file holds exactly the downloaded bytes, record
+    /// them; otherwise forget the announcement.
+    fn finish_interrupted_install(&mut self) -> Result<()> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let Some(installing) = state.installing.clone() else {
+            return Ok(());
+        };
+        if ContentHash::of_file(&self.path)? == installing.hash {
+            tracing::info!(version = %installing.version, "finishing an interrupted download");
+            let mut state = State::new(&self.url, Some(installing.version), Some(installing.hash));
+            state.fingerprint = Some(Fingerprint::of(&self.path)?);
+            state.pending = self.pending().to_vec();
+            self.save(state)
+        } else {
+            let mut state = state.clone();
+            state.installing = None;
+            self.save(state)
+        }
+    }
+
     fn save(&mut self, state: State) -> Result<()> {
         state.store(&self.state_path)?;
         self.state = Some(state);
@@ -400,6 +423,7 @@ impl Replica {
                 }),
             };
         }
+        self.finish_interrupted_install()?;
         let local = self.local()?;
         if self.at_base(current.as_ref()) {
             let outcome = Outcome::new(SyncAction::Reused);
@@ -606,6 +630,17 @@ impl Replica {
             match result {
                 Ok(received) => {
                     let hash = self.check_download(temp.path(), &version, received)?;
+                    // announced first: a crash between the rename and the
+                    // record leaves a copy the next open recognises
+                    let mut state = self
+                        .state
+                        .clone()
+                        .unwrap_or_else(|| State::new(&self.url, None, None));
+                    state.installing = Some(Installing {
+                        version: version.clone(),
+                        hash,
+                    });
+                    self.save(state)?;
                     let temp_path = temp.into_temp_path();
                     self.install(&temp_path)?;
                     temp_path
@@ -764,5 +799,65 @@ fn check_local_header(path: &Path) -> Result<()> {
         Err(Error::LocalNotSqlite {
             path: path.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::TransferOptions;
+
+    async fn put(remote: &ObjectStoreRemote, bytes: &[u8], dir: &Path) -> RemoteVersion {
+        let src = dir.join("src.db");
+        fs::write(&src, bytes).unwrap();
+        let stamp = Stamp::new(ContentHash::of_bytes(bytes));
+        remote
+            .upload(&src, &WriteCondition::Overwrite, &stamp)
+            .await
+            .unwrap()
+    }
+
+    fn db(marker: u8) -> Vec<u8> {
+        let mut bytes = SQLITE_HEADER.to_vec();
+        bytes.resize(4096, marker);
+        bytes
+    }
+
+    #[tokio::test]
+    async fn download_renamed_but_not_recorded_is_recognised_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("memory:///unit/{}/db", std::process::id());
+        let remote = ObjectStoreRemote::from_url(&url).unwrap();
+        put(&remote, &db(1), dir.path()).await;
+        let options = ReplicaOptions::new().with_local_path(dir.path().join("a.db"));
+        let replica = Replica::open_url(&url, options.clone()).await.unwrap();
+        assert_eq!(replica.opened().action, SyncAction::Downloaded);
+        let mut replica = replica;
+
+        // another writer lands v2; this replica downloads it and "crashes"
+        // after the rename, before the record
+        let v2 = put(&remote, &db(2), dir.path()).await;
+        let temp = replica.temp_file("download").unwrap();
+        let n = remote
+            .download(temp.path(), &v2, &TransferOptions::default())
+            .await
+            .unwrap();
+        let hash = replica.check_download(temp.path(), &v2, n).unwrap();
+        let mut state = replica.state.clone().unwrap();
+        state.installing = Some(Installing {
+            version: v2.clone(),
+            hash,
+        });
+        replica.save(state).unwrap();
+        let temp_path = temp.into_temp_path();
+        replica.install(&temp_path).unwrap();
+        temp_path.keep().unwrap();
+        drop(replica);
+
+        let mut replica = Replica::open_url(&url, options).await.unwrap();
+        assert_eq!(replica.opened().action, SyncAction::Reused);
+        assert!(!replica.opened().dirty);
+        assert!(replica.base().unwrap().same_object(&v2));
+        assert_eq!(replica.status().await.unwrap(), Status::Clean);
     }
 }

@@ -35,6 +35,18 @@ pub(crate) struct State {
     /// remote carries one, that upload landed.
     #[serde(default)]
     pub(crate) pending: Vec<Stamp>,
+    /// A download about to be renamed into place, written just before the
+    /// rename: if the record after it is lost, the next open recognises the
+    /// downloaded bytes.
+    #[serde(default)]
+    pub(crate) installing: Option<Installing>,
+}
+
+/// A downloaded version and the hash of its bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Installing {
+    pub(crate) version: RemoteVersion,
+    pub(crate) hash: ContentHash,
 }
 
 impl State {
@@ -50,6 +62,7 @@ impl State {
             base_hash,
             fingerprint: None,
             pending: Vec::new(),
+            installing: None,
         }
     }
 
