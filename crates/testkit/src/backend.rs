@@ -215,8 +215,10 @@ impl Fixture {
 /// name), so the suite pays for one container start.
 ///
 /// Prefix the list with `atomic:` for bodies that need atomic conditional
-/// writes (concurrency tests): they skip moto, whose conditional PUT is not
-/// atomic.
+/// writes (concurrency tests): they run on memory, file and LocalStack, not
+/// on moto, whose conditional PUT is not atomic, nor in the container (under
+/// eight 6 MiB writers a GET from LocalStack behind Docker's port proxy
+/// stalled here once, where the same LocalStack on the host never did).
 ///
 /// ```no_run
 /// use s3sqlite_testkit::{Fixture, backend_tests};
@@ -231,7 +233,6 @@ impl Fixture {
 macro_rules! backend_tests {
     (atomic: $($name:ident),* $(,)?) => {
         $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack] $($name),*);
-        $crate::__container_suite!($($name),*);
     };
     ($($name:ident),* $(,)?) => {
         $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack, moto Moto] $($name),*);
