@@ -4,12 +4,12 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{remote_values, seed, values, write};
+use common::{is_injected, remote_values, seed, values, write};
 use s3sqlite_core::{
-    Conflict, Error, KeepRemote, Overwrite, ReplicaOptions, Resolution, Result, Status, SyncAction,
-    SyncPolicy, async_trait,
+    Conflict, Error, KeepRemote, Overwrite, Replica, ReplicaOptions, Resolution, Result, Status,
+    SyncAction, SyncPolicy, async_trait,
 };
-use s3sqlite_testkit::Fixture;
+use s3sqlite_testkit::{FaultyRemote, Fixture, Op};
 
 s3sqlite_testkit::backend_tests!(
     first_push_wins_and_second_gets_conflict_with_local_writes_intact,
@@ -18,6 +18,7 @@ s3sqlite_testkit::backend_tests!(
     custom_policy_sees_both_versions_and_merges,
     diverged_copy_at_open_goes_to_the_policy,
     identical_bytes_from_another_writer_are_still_a_conflict,
+    a_merge_whose_upload_fails_stays_in_the_local_copy,
 );
 
 async fn first_push_wins_and_second_gets_conflict_with_local_writes_intact(fx: Fixture) {
@@ -172,4 +173,31 @@ async fn identical_bytes_from_another_writer_are_still_a_conflict(fx: Fixture) {
     a.push().await.unwrap();
     let err = b.push().await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
+}
+
+async fn a_merge_whose_upload_fails_stays_in_the_local_copy(fx: Fixture) {
+    seed(&fx, "db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
+    let options = || {
+        ReplicaOptions::new()
+            .with_local_path(fx.local("b.db"))
+            .with_policy(UnionMerge::default())
+    };
+    let mut b = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    write(a.local_path(), &["from a"]);
+    write(b.local_path(), &["from b"]);
+    a.push().await.unwrap();
+
+    // the first upload meets the conflict, the second carries the merge
+    remote.fail_nth(Op::Upload, 2);
+    assert!(is_injected(&b.push().await.unwrap_err()));
+    assert_eq!(values(b.local_path()), ["seed", "from b", "from a"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from a"]);
+    drop(b);
+
+    let b = Replica::open(Arc::clone(&remote), options()).await.unwrap();
+    assert_eq!(b.opened().action, SyncAction::Merged);
+    assert_eq!(values(b.local_path()), ["seed", "from b", "from a"]);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "from b", "from a"]);
 }

@@ -454,8 +454,7 @@ impl Replica {
             Some(base) => WriteCondition::IfMatch(base.clone()),
             None => WriteCondition::IfAbsent,
         };
-        let mut src = self.path.clone();
-        let mut src_hash = hash;
+        let mut hash = hash;
         let mut action = SyncAction::Uploaded;
         let mut rounds = 0;
         let mut spurious = 0;
@@ -464,8 +463,8 @@ impl Replica {
                 if let Some(landed) = current.as_ref().and_then(|c| self.landed_stamp(c)) {
                     let theirs = current.expect("a landed stamp comes from a version");
                     tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
-                    if landed.content_hash == src_hash {
-                        return self.finish(&src, theirs, src_hash, action, 0);
+                    if landed.content_hash == hash {
+                        return self.finish(theirs, hash, action, 0);
                     }
                     // it landed, and the local copy changed again since
                     let mut state =
@@ -496,11 +495,7 @@ impl Replica {
                 };
                 match resolution {
                     Resolution::Abort => return Err(self.conflict_error(current)),
-                    Resolution::Overwrite => {
-                        src = self.path.clone();
-                        src_hash = hash;
-                        action = SyncAction::Uploaded;
-                    }
+                    Resolution::Overwrite => {}
                     Resolution::KeepRemote => match current {
                         Some(current) => {
                             let mut outcome = self.fetch(current).await?;
@@ -510,21 +505,26 @@ impl Replica {
                         None => return Err(self.conflict_error(None)),
                     },
                     Resolution::Merged(merged) => {
+                        // the merge becomes the local copy before it goes up:
+                        // whatever fails after this, both sides' changes are
+                        // in the local file
                         check_local_header(&merged)?;
-                        src_hash = ContentHash::of_file(&merged)?;
-                        src = merged;
+                        self.install_copy(&merged)?;
+                        hash = ContentHash::of_file(&self.path)?;
                         action = SyncAction::Merged;
                     }
                 }
             }
-            if journal_pending(&src)? {
-                return Err(Error::JournalPending { path: src });
+            if journal_pending(&self.path)? {
+                return Err(Error::JournalPending {
+                    path: self.path.clone(),
+                });
             }
-            let stamp = self.announce(src_hash)?;
-            match self.remote.upload(&src, &condition, &stamp).await {
+            let stamp = self.announce(hash)?;
+            match self.remote.upload(&self.path, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
-                    return self.finish(&src, version, src_hash, action, up);
+                    return self.finish(version, hash, action, up);
                 }
                 Err(Error::Conflict { current, .. }) => {
                     // S3 answers 409 to a conditional write racing another
@@ -547,19 +547,14 @@ impl Replica {
         }
     }
 
-    /// Makes `src` the local copy if it is another file, and records that it
-    /// is at `version`.
+    /// Records that the local copy, with hash `hash`, is at `version`.
     fn finish(
         &mut self,
-        src: &Path,
         version: RemoteVersion,
         hash: ContentHash,
         action: SyncAction,
         up: u64,
     ) -> Result<Outcome> {
-        if src != self.path {
-            self.install(src)?;
-        }
         self.record(Some(version), Some(hash))?;
         Ok(Outcome {
             action,
@@ -696,6 +691,25 @@ impl Replica {
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io("fsync", path, e))?;
         ContentHash::of_file(path)
+    }
+
+    /// Makes a copy of the file at `src`, which may be on another file
+    /// system, the local copy: copied to a temp file beside it, fsynced, and
+    /// installed.
+    fn install_copy(&self, src: &Path) -> Result<()> {
+        let temp = self.temp_file("merged")?;
+        let mut input = File::open(src).map_err(|e| Error::io("open", src, e))?;
+        let mut output = temp.as_file();
+        std::io::copy(&mut input, &mut output).map_err(|e| Error::io("copy", src, e))?;
+        output
+            .sync_all()
+            .map_err(|e| Error::io("fsync", temp.path(), e))?;
+        let temp_path = temp.into_temp_path();
+        self.install(&temp_path)?;
+        temp_path
+            .keep()
+            .map_err(|e| Error::io("keep", &self.path, e.error))?;
+        Ok(())
     }
 
     /// Makes the file at `src` the local copy: stale `-wal`, `-shm` and
