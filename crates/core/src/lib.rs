@@ -85,7 +85,7 @@ pub use crate::remote::{
     ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, Stamp,
     TransferOptions, WriteCondition,
 };
-pub use crate::replica::{Replica, ReplicaOptions};
+pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Status, SyncAction, SyncReport};
 
 pub use async_trait::async_trait;

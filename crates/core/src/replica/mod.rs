@@ -84,6 +84,50 @@ pub struct Replica {
     _lock: File,
 }
 
+/// What a push while connections are open uploads; see [`Replica::push_live`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum LiveSource<'a> {
+    /// The local main file, complete right after a full checkpoint
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)` with no busy reader), and kept from
+    /// further checkpoints until the push returns.
+    Checkpointed,
+    /// A consistent copy of the database, e.g. made with `VACUUM INTO`.
+    Snapshot(&'a Path),
+}
+
+/// Writes another database's content into the live local database, for
+/// resolutions that replace local changes while connections are open; the
+/// adapters implement it with SQLite's online backup API.
+#[async_trait::async_trait]
+pub trait LiveReplace: Send + Sync {
+    /// Makes the live database hold the content of the database file `db`.
+    ///
+    /// # Errors
+    ///
+    /// Any error aborts the sync; the engine records nothing.
+    async fn replace(&self, db: &Path) -> Result<()>;
+}
+
+/// The file an upload sends.
+struct Source<'a> {
+    path: PathBuf,
+    /// The local main file holds exactly the uploaded bytes.
+    same_as_local: bool,
+    /// Connections are open: replace content through this, never rename.
+    live: Option<&'a dyn LiveReplace>,
+}
+
+impl Source<'_> {
+    fn closed(path: &Path) -> Self {
+        Source {
+            path: path.to_owned(),
+            same_as_local: true,
+            live: None,
+        }
+    }
+}
+
 /// The local copy against its recorded base.
 enum Local {
     /// Same bytes as the base version.
@@ -253,7 +297,65 @@ impl Replica {
             let started = Instant::now();
             let outcome = match self.local()? {
                 Local::Clean => Outcome::new(SyncAction::Unchanged),
-                Local::Dirty(hash) => self.upload_dirty(hash, None).await?,
+                Local::Dirty(hash) => {
+                    let source = Source::closed(&self.path);
+                    self.upload_dirty(hash, None, source).await?
+                }
+            };
+            let report = self.report(outcome, started);
+            tracing::info!(report = %report, "pushed");
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Pushes while connections keep the database open: what an adapter's
+    /// `sync()` calls.
+    ///
+    /// `source` says what to upload: the main file right after a complete
+    /// checkpoint ([`LiveSource::Checkpointed`]; the caller keeps anything
+    /// from checkpointing into it until this returns, while writers may
+    /// still add WAL frames, which go up at the next push), or a consistent
+    /// copy of the database ([`LiveSource::Snapshot`], e.g. from
+    /// `VACUUM INTO`). Nothing is sent when those bytes are what the remote
+    /// already holds.
+    ///
+    /// A resolution that replaces the local content ([`Resolution::KeepRemote`],
+    /// [`Resolution::Merged`]) cannot rename a file under open connections:
+    /// `replace` writes the new content into the live database instead
+    /// (SQLite's online backup API), and the engine never touches the
+    /// `-wal` and `-shm` files.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::push`].
+    pub async fn push_live(
+        &mut self,
+        source: LiveSource<'_>,
+        replace: &dyn LiveReplace,
+    ) -> Result<SyncReport> {
+        let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
+        async {
+            let started = Instant::now();
+            let (path, same_as_local) = match source {
+                LiveSource::Checkpointed => (self.path.clone(), true),
+                LiveSource::Snapshot(path) => {
+                    check_local_header(path)?;
+                    (path.to_owned(), false)
+                }
+            };
+            let hash = ContentHash::of_file(&path)?;
+            let base_hash = self.state.as_ref().and_then(|s| s.base_hash);
+            let outcome = if base_hash == Some(hash) {
+                Outcome::new(SyncAction::Unchanged)
+            } else {
+                let source = Source {
+                    path,
+                    same_as_local,
+                    live: Some(replace),
+                };
+                self.upload_dirty(hash, None, source).await?
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pushed");
@@ -383,6 +485,13 @@ impl Replica {
         self.save(state)
     }
 
+    /// Records that the live database holds the content of `version` (hash
+    /// `hash`) while its main file may not hold those bytes yet: no
+    /// fingerprint, so the next check hashes the file.
+    fn record_live(&mut self, version: RemoteVersion, hash: ContentHash) -> Result<()> {
+        self.save(State::new(&self.url, Some(version), Some(hash)))
+    }
+
     /// The open and pull rules.
     async fn reconcile(&mut self) -> Result<Outcome> {
         let current = self.remote.head().await?;
@@ -438,7 +547,10 @@ impl Replica {
                 base: Box::new(self.base().cloned().expect("at_base covers a missing base")),
             }),
             (Local::Clean, Some(current)) => self.fetch(current).await,
-            (Local::Dirty(hash), current) => self.upload_dirty(hash, Some(current)).await,
+            (Local::Dirty(hash), current) => {
+                let source = Source::closed(&self.path);
+                self.upload_dirty(hash, Some(current), source).await
+            }
         }
     }
 
@@ -449,6 +561,7 @@ impl Replica {
         &mut self,
         hash: ContentHash,
         mut known: Option<Option<RemoteVersion>>,
+        mut source: Source<'_>,
     ) -> Result<Outcome> {
         let mut condition = match self.base() {
             Some(base) => WriteCondition::IfMatch(base.clone()),
@@ -464,7 +577,7 @@ impl Replica {
                     let theirs = current.expect("a landed stamp comes from a version");
                     tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
                     if landed.content_hash == hash {
-                        return self.finish(theirs, hash, action, 0);
+                        return self.finish(theirs, hash, action, 0, source.same_as_local);
                     }
                     // it landed, and the local copy changed again since
                     let mut state =
@@ -498,7 +611,7 @@ impl Replica {
                     Resolution::Overwrite => {}
                     Resolution::KeepRemote => match current {
                         Some(current) => {
-                            let mut outcome = self.fetch(current).await?;
+                            let mut outcome = self.fetch_with(current, source.live).await?;
                             outcome.action = SyncAction::KeptRemote;
                             return Ok(outcome);
                         }
@@ -509,22 +622,32 @@ impl Replica {
                         // whatever fails after this, both sides' changes are
                         // in the local file
                         check_local_header(&merged)?;
-                        self.install_copy(&merged)?;
-                        hash = ContentHash::of_file(&self.path)?;
+                        match source.live {
+                            None => {
+                                self.install_copy(&merged)?;
+                                hash = ContentHash::of_file(&self.path)?;
+                            }
+                            Some(replace) => {
+                                replace.replace(&merged).await?;
+                                hash = ContentHash::of_file(&merged)?;
+                                source.path = merged;
+                                source.same_as_local = false;
+                            }
+                        }
                         action = SyncAction::Merged;
                     }
                 }
             }
-            if journal_pending(&self.path)? {
+            if source.live.is_none() && journal_pending(&self.path)? {
                 return Err(Error::JournalPending {
                     path: self.path.clone(),
                 });
             }
             let stamp = self.announce(hash)?;
-            match self.remote.upload(&self.path, &condition, &stamp).await {
+            match self.remote.upload(&source.path, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
-                    return self.finish(version, hash, action, up);
+                    return self.finish(version, hash, action, up, source.same_as_local);
                 }
                 Err(Error::Conflict { current, .. }) => {
                     // S3 answers 409 to a conditional write racing another
@@ -547,15 +670,21 @@ impl Replica {
         }
     }
 
-    /// Records that the local copy, with hash `hash`, is at `version`.
+    /// Records that the local copy, with hash `hash`, is at `version`;
+    /// `same_as_local`: the local main file holds exactly those bytes.
     fn finish(
         &mut self,
         version: RemoteVersion,
         hash: ContentHash,
         action: SyncAction,
         up: u64,
+        same_as_local: bool,
     ) -> Result<Outcome> {
-        self.record(Some(version), Some(hash))?;
+        if same_as_local {
+            self.record(Some(version), Some(hash))?;
+        } else {
+            self.record_live(version, hash)?;
+        }
         Ok(Outcome {
             action,
             down: 0,
@@ -613,7 +742,17 @@ impl Replica {
     /// Downloads `version` into a temp file beside the local path, checks it,
     /// and makes it the local copy; restarts when the remote changes during
     /// the download.
-    async fn fetch(&mut self, mut version: RemoteVersion) -> Result<Outcome> {
+    async fn fetch(&mut self, version: RemoteVersion) -> Result<Outcome> {
+        self.fetch_with(version, None).await
+    }
+
+    /// [`fetch`](Self::fetch), or, with `live`, writing the download into the
+    /// open database through `live` instead of renaming it into place.
+    async fn fetch_with(
+        &mut self,
+        mut version: RemoteVersion,
+        live: Option<&dyn LiveReplace>,
+    ) -> Result<Outcome> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -625,6 +764,16 @@ impl Replica {
             match result {
                 Ok(received) => {
                     let hash = self.check_download(temp.path(), &version, received)?;
+                    if let Some(replace) = live {
+                        replace.replace(temp.path()).await?;
+                        self.record_live(version, hash)?;
+                        return Ok(Outcome {
+                            action: SyncAction::Downloaded,
+                            down: received,
+                            up: 0,
+                            dirty: false,
+                        });
+                    }
                     // announced first: a crash between the rename and the
                     // record leaves a copy the next open recognises
                     let mut state = self
