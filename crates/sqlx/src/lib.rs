@@ -1,0 +1,42 @@
+//! A [`sqlx::SqlitePool`] on a SQLite database kept in S3.
+//!
+//! [`S3SqlitePool::connect`] brings the database down from its URL (or
+//! reuses a current local copy), and the pool derefs to [`sqlx::SqlitePool`]:
+//! queries, `QueryBuilder`, transactions and migrations work unchanged.
+//! [`S3SqlitePool::sync`] uploads while the pool stays open;
+//! [`S3SqlitePool::close`] closes and uploads; [`S3SqlitePool::scope`] runs a
+//! body and always closes. Uploads are conditional on the version the local
+//! copy came from, so a database someone else changed meanwhile is never
+//! silently overwritten.
+//!
+//! ```
+//! use s3sqlite_sqlx::S3SqlitePool;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("file://{}/app.db", dir.path().display());
+//! // "s3://my-bucket/app.db" in production
+//! let db = S3SqlitePool::builder(&url).with_ignore_conflicts(false).connect().await?;
+//! sqlx::query("CREATE TABLE IF NOT EXISTS users (name TEXT NOT NULL)").execute(&*db).await?;
+//! sqlx::query("INSERT INTO users (name) VALUES (?)").bind("ada").execute(&*db).await?;
+//! db.sync().await?; // durable now: on AWS Lambda, sync before the handler returns
+//! db.close().await?;
+//! # Ok::<(), s3sqlite_sqlx::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! On AWS Lambda the process gets no shutdown signal you can rely on: data is
+//! durable only once `sync()` has returned inside the invocation.
+
+mod error;
+mod live;
+mod pool;
+
+pub use crate::error::{Error, Result};
+pub use crate::pool::{S3SqlitePool, S3SqlitePoolBuilder};
+
+pub use s3sqlite_core::{
+    Conflict, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion,
+    ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport, async_trait,
+};
+pub use sqlx;

@@ -1,0 +1,479 @@
+//! [`S3SqlitePool`] and its builder.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use s3sqlite_core::{
+    LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
+    SyncPolicy, SyncReport,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::live::Restore;
+use crate::{Error, Result};
+
+/// How long a sync's checkpoint waits for readers before it uploads a
+/// snapshot instead.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
+
+/// A [`SqlitePool`] on a local copy of a SQLite database kept in object
+/// storage.
+///
+/// [`connect`](Self::connect) brings the database down (or reuses a current
+/// local copy) and opens a pool on it; it derefs to [`SqlitePool`], so every
+/// sqlx query style works unchanged. [`sync`](Self::sync) uploads the
+/// database while the pool stays open; [`close`](Self::close) closes the
+/// pool and uploads. Uploads are conditional: a remote that someone else
+/// changed meanwhile goes to the sync policy (by default an
+/// [`Error::Sync`] conflict), never silently overwritten.
+///
+/// ```
+/// use s3sqlite_sqlx::S3SqlitePool;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let url = format!("file://{}/app.db", dir.path().display());
+/// let db = S3SqlitePool::connect(&url).await?;
+/// sqlx::query("CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL)").execute(&*db).await?;
+/// sqlx::query("INSERT INTO notes (body) VALUES (?)").bind("hello").execute(&*db).await?;
+/// let report = db.close().await?;
+/// println!("{report}");
+/// # Ok::<(), s3sqlite_sqlx::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Journal mode
+///
+/// The pool runs in WAL mode with automatic checkpoints off: the main file
+/// changes only when the pool checkpoints for a sync (and when the last
+/// connection closes), so a sync can upload it while writers go on adding
+/// to the WAL. What reaches the remote is always a standalone database file
+/// that any SQLite opens without a `-wal` file. Call `sync()` regularly (or
+/// set [`with_sync_every`](S3SqlitePoolBuilder::with_sync_every)) in a
+/// long-running service, which also keeps the WAL short.
+///
+/// # Drop
+///
+/// Dropping the pool without [`close`](Self::close) keeps unsynced changes in
+/// the local file and logs a warning; the next open from the same local path
+/// resumes and uploads them at its next sync.
+#[derive(Debug)]
+pub struct S3SqlitePool {
+    inner: Arc<Inner>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: SqlitePool,
+    replica: Mutex<Replica>,
+    path: PathBuf,
+    url: String,
+    background: StdMutex<Option<JoinHandle<()>>>,
+    background_error: StdMutex<Option<Error>>,
+}
+
+/// Builds an [`S3SqlitePool`]; made by [`S3SqlitePool::builder`].
+#[derive(Debug)]
+pub struct S3SqlitePoolBuilder {
+    target: Target,
+    replica: ReplicaOptions,
+    connect_options: Option<SqliteConnectOptions>,
+    pool_options: Option<SqlitePoolOptions>,
+    sync_every: Option<Duration>,
+}
+
+#[derive(Debug)]
+enum Target {
+    Url(String),
+    Remote(Arc<dyn RemoteStore>),
+}
+
+impl S3SqlitePool {
+    /// Opens the database at `url` with the defaults (see
+    /// [`S3SqlitePoolBuilder`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`] when the URL is bad or the replica cannot be opened
+    /// (see [`Replica::open`]); [`Error::Database`] when the pool cannot
+    /// open the local file.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for the database at `url`.
+    pub fn builder(url: impl Into<String>) -> S3SqlitePoolBuilder {
+        S3SqlitePoolBuilder::new(Target::Url(url.into()))
+    }
+
+    /// A builder for the database on `remote`: a remote of your own, or a
+    /// test fixture's.
+    pub fn builder_for(remote: impl RemoteStore) -> S3SqlitePoolBuilder {
+        S3SqlitePoolBuilder::new(Target::Remote(Arc::new(remote)))
+    }
+
+    /// Opens the database at `url`, runs `body` with it, and always closes
+    /// it (uploading), returning the body's value: the counterpart of the
+    /// Python package's `async with`.
+    ///
+    /// ```
+    /// use s3sqlite_sqlx::S3SqlitePool;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let url = format!("file://{}/app.db", dir.path().display());
+    /// let count: i64 = S3SqlitePool::scope(&url, async |db| {
+    ///     sqlx::query("CREATE TABLE IF NOT EXISTS hits (at TEXT)").execute(&**db).await?;
+    ///     sqlx::query("INSERT INTO hits VALUES (datetime())").execute(&**db).await?;
+    ///     Ok(sqlx::query_scalar("SELECT count(*) FROM hits").fetch_one(&**db).await?)
+    /// })
+    /// .await?;
+    /// assert_eq!(count, 1);
+    /// # Ok::<(), s3sqlite_sqlx::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The body's error, or the close's; when both fail, [`Error::Scope`]
+    /// carries both.
+    pub async fn scope<T>(
+        url: &str,
+        body: impl AsyncFnOnce(&S3SqlitePool) -> Result<T>,
+    ) -> Result<T> {
+        Self::builder(url).scope(body).await
+    }
+
+    /// The local database file.
+    pub fn local_path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The remote's URL.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Uploads the database while the pool stays open.
+    ///
+    /// It checkpoints the WAL into the main file and uploads that; when
+    /// readers keep the checkpoint from completing, it uploads a snapshot
+    /// made with `VACUUM INTO` instead. Nothing is sent when the database is
+    /// what the remote already holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`]: a conflict the policy did not resolve, a network
+    /// error; the local database keeps its changes for the next sync.
+    /// [`Error::Database`] when the checkpoint or snapshot fails.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        self.inner.sync().await
+    }
+
+    /// Where the local copy stands against the remote, with one HEAD
+    /// request. Writes in the WAL count as local changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`] when the HEAD fails.
+    pub async fn status(&self) -> Result<Status> {
+        Ok(self.inner.replica.lock().await.status().await?)
+    }
+
+    /// Closes the pool (waiting for connections in use to come back), then
+    /// uploads the database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`] when the upload fails: the local copy keeps its
+    /// changes, and the next open from the same local path resumes.
+    pub async fn close(mut self) -> Result<SyncReport> {
+        self.closed = true;
+        self.inner.stop_background().await;
+        self.inner.pool.close().await;
+        let mut replica = self.inner.replica.lock().await;
+        Ok(replica.push().await?)
+    }
+
+    /// The error of the last failed background sync (see
+    /// [`with_sync_every`](S3SqlitePoolBuilder::with_sync_every)), taken.
+    pub fn take_background_error(&self) -> Option<Error> {
+        self.inner
+            .background_error
+            .lock()
+            .expect("background error slot")
+            .take()
+    }
+}
+
+impl Deref for S3SqlitePool {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+}
+
+impl Drop for S3SqlitePool {
+    fn drop(&mut self) {
+        if let Some(task) = self.inner.background.lock().expect("task slot").take() {
+            task.abort();
+        }
+        if !self.closed {
+            tracing::warn!(
+                url = %self.inner.url,
+                path = %self.inner.path.display(),
+                "S3SqlitePool dropped without close(): unsynced changes stay in the local file; \
+                 the next open from this path resumes"
+            );
+        }
+    }
+}
+
+impl Inner {
+    async fn sync(&self) -> Result<SyncReport> {
+        let db_error = |op: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::Database { op, path, source }
+        };
+        let mut replica = self.replica.lock().await;
+        // held until the push returns: while a connection is open, no
+        // last-connection checkpoint can change the main file
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db_error("get a connection to"))?;
+        // a checkpoint waits for readers through the busy handler: wait a
+        // little, not the connection's whole busy timeout, then snapshot
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error("read the busy timeout of"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {}",
+            CHECKPOINT_WAIT.as_millis()
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("set the busy timeout of"))?;
+        let checkpoint: std::result::Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await;
+        // an integer read from SQLite itself
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {timeout}"
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("reset the busy timeout of"))?;
+        let (busy, _, _) = checkpoint.map_err(db_error("checkpoint"))?;
+        let restore = Restore {
+            path: self.path.clone(),
+        };
+        let report = if busy == 0 {
+            replica
+                .push_live(LiveSource::Checkpointed, &restore)
+                .await?
+        } else {
+            tracing::debug!("readers kept the checkpoint from completing: uploading a snapshot");
+            let dir = tempfile::Builder::new()
+                .prefix("s3sqlite-snapshot-")
+                .tempdir()
+                .map_err(|e| s3sqlite_core::Error::Io {
+                    op: "create temp folder in",
+                    path: std::env::temp_dir(),
+                    source: e,
+                })?;
+            let snapshot = dir.path().join("snapshot.db");
+            sqlx::query("VACUUM INTO ?")
+                .bind(snapshot.to_string_lossy().into_owned())
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error("snapshot"))?;
+            replica
+                .push_live(LiveSource::Snapshot(&snapshot), &restore)
+                .await?
+        };
+        drop(conn);
+        Ok(report)
+    }
+
+    async fn stop_background(&self) {
+        let task = self.background.lock().expect("task slot").take();
+        if let Some(task) = task {
+            task.abort();
+            // a sync in flight finishes or is cancelled before close goes on
+            let _ = task.await;
+        }
+    }
+}
+
+impl S3SqlitePoolBuilder {
+    fn new(target: Target) -> Self {
+        S3SqlitePoolBuilder {
+            target,
+            replica: ReplicaOptions::new(),
+            connect_options: None,
+            pool_options: None,
+            sync_every: None,
+        }
+    }
+
+    /// Sets where the local copy lives.
+    ///
+    /// By default, a path under the system temp folder derived from the
+    /// URL (see [`ReplicaOptions::with_local_path`]).
+    pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.replica = self.replica.with_local_path(path);
+        self
+    }
+
+    /// Sets the policy for a remote that changed while the local copy did.
+    ///
+    /// By default, [`FailOnConflict`](s3sqlite_core::FailOnConflict): the
+    /// sync or close fails with a conflict and nothing changes.
+    pub fn with_policy(mut self, policy: impl SyncPolicy) -> Self {
+        self.replica = self.replica.with_policy(policy);
+        self
+    }
+
+    /// `true` makes the local copy win conflicts ([`Overwrite`]), the
+    /// original package's `ignore_conflicts=True`; `false` restores the
+    /// default policy.
+    ///
+    /// By default, `false`.
+    pub fn with_ignore_conflicts(self, ignore: bool) -> Self {
+        if ignore {
+            self.with_policy(Overwrite)
+        } else {
+            self.with_policy(s3sqlite_core::FailOnConflict)
+        }
+    }
+
+    /// Sets every replica option at once (local path, policy, transfer
+    /// sizes…), replacing what the other setters set.
+    pub fn with_replica_options(mut self, options: ReplicaOptions) -> Self {
+        self.replica = options;
+        self
+    }
+
+    /// Sets the connection options. The file name, `create_if_missing`, the
+    /// WAL journal mode and `wal_autocheckpoint = 0` are set on top of them.
+    ///
+    /// By default, [`SqliteConnectOptions::new`].
+    pub fn with_connect_options(mut self, options: SqliteConnectOptions) -> Self {
+        self.connect_options = Some(options);
+        self
+    }
+
+    /// Sets the pool options.
+    ///
+    /// By default, [`SqlitePoolOptions::new`].
+    pub fn with_pool_options(mut self, options: SqlitePoolOptions) -> Self {
+        self.pool_options = Some(options);
+        self
+    }
+
+    /// Syncs in the background every `period`, for long-running services.
+    /// A failed background sync keeps the changes local for the next one;
+    /// its error is logged and kept for
+    /// [`take_background_error`](S3SqlitePool::take_background_error).
+    ///
+    /// By default, off: call [`sync`](S3SqlitePool::sync) yourself.
+    pub fn with_sync_every(mut self, period: Duration) -> Self {
+        self.sync_every = Some(period);
+        self
+    }
+
+    /// Opens the replica and the pool on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`S3SqlitePool::connect`].
+    pub async fn connect(self) -> Result<S3SqlitePool> {
+        let remote: Arc<dyn RemoteStore> = match self.target {
+            Target::Url(url) => Arc::new(ObjectStoreRemote::from_url(&url)?),
+            Target::Remote(remote) => remote,
+        };
+        let replica = Replica::open(remote, self.replica).await?;
+        let path = replica.local_path().to_owned();
+        let url = replica.url().to_owned();
+        let options = self
+            .connect_options
+            .unwrap_or_default()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", "0");
+        let pool = self
+            .pool_options
+            .unwrap_or_default()
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Database {
+                op: "open a pool on",
+                path: path.clone(),
+                source,
+            })?;
+        let inner = Arc::new(Inner {
+            pool,
+            replica: Mutex::new(replica),
+            path,
+            url,
+            background: StdMutex::new(None),
+            background_error: StdMutex::new(None),
+        });
+        if let Some(period) = self.sync_every {
+            let weak = Arc::downgrade(&inner);
+            let task = tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(err) = inner.sync().await {
+                        tracing::warn!(url = %inner.url, error = %err, "background sync failed; changes stay local for the next sync");
+                        *inner
+                            .background_error
+                            .lock()
+                            .expect("background error slot") = Some(err);
+                    }
+                }
+            });
+            *inner.background.lock().expect("task slot") = Some(task);
+        }
+        Ok(S3SqlitePool {
+            inner,
+            closed: false,
+        })
+    }
+
+    /// Opens the pool, runs `body` with it, and always closes it; see
+    /// [`S3SqlitePool::scope`].
+    ///
+    /// # Errors
+    ///
+    /// As [`S3SqlitePool::scope`].
+    pub async fn scope<T>(self, body: impl AsyncFnOnce(&S3SqlitePool) -> Result<T>) -> Result<T> {
+        let db = self.connect().await?;
+        let url = db.url().to_owned();
+        let result = body(&db).await;
+        let closed = db.close().await;
+        match (result, closed) {
+            (Ok(value), Ok(_)) => Ok(value),
+            (Err(err), Ok(_)) | (Ok(_), Err(err)) => Err(err),
+            (Err(body), Err(close)) => Err(Error::Scope {
+                url,
+                body: Box::new(body),
+                close: Box::new(close),
+            }),
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The sqlx adapter on every backend: round trip, conflicts, syncing while
+//! the pool is open, and what reaches the remote.
+
+use s3sqlite_sqlx::{Error, KeepRemote, S3SqlitePool, Status, SyncAction};
+use s3sqlite_testkit::{Fixture, read_remote, seed_remote, write_concurrently};
+use sqlx::sqlite::SqlitePoolOptions;
+
+s3sqlite_testkit::backend_tests!(
+    rows_written_and_closed_are_seen_from_another_local_path,
+    a_conflict_on_close_keeps_local_writes_and_the_remote,
+    ignore_conflicts_overwrites_the_remote,
+    sync_with_a_reader_open_uploads_a_sound_database,
+    the_remote_object_is_a_standalone_database,
+    keep_remote_on_sync_replaces_the_open_database,
+    a_pool_dropped_without_close_resumes_at_the_next_open,
+    scope_closes_and_keeps_both_errors,
+);
+
+fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
+    S3SqlitePool::builder_for(fx.remote("db")).with_local_path(fx.local(local))
+}
+
+async fn names(db: &sqlx::SqlitePool) -> Vec<String> {
+    sqlx::query_scalar("SELECT name FROM users ORDER BY rowid")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+async fn insert(db: &sqlx::SqlitePool, name: &str) {
+    sqlx::query("CREATE TABLE IF NOT EXISTS users (name TEXT NOT NULL)")
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (name) VALUES (?)")
+        .bind(name)
+        .execute(db)
+        .await
+        .unwrap();
+}
+
+fn remote_names(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM users ORDER BY rowid")?
+        .query_map([], |row| row.get(0))?
+        .collect()
+}
+
+async fn seed(fx: &Fixture, names: &[&str]) {
+    seed_remote(&fx.remote("db"), |conn| {
+        conn.execute_batch("CREATE TABLE users (name TEXT NOT NULL)")?;
+        for name in names {
+            conn.execute("INSERT INTO users (name) VALUES (?1)", [name])?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+async fn rows_written_and_closed_are_seen_from_another_local_path(fx: Fixture) {
+    let a = pool(&fx, "a.db").connect().await.unwrap();
+    insert(&a, "ada").await;
+    insert(&a, "grace").await;
+    let report = a.close().await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+
+    let b = pool(&fx, "b.db").connect().await.unwrap();
+    assert_eq!(names(&b).await, ["ada", "grace"]);
+    b.close().await.unwrap();
+}
+
+async fn a_conflict_on_close_keeps_local_writes_and_the_remote(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let a = pool(&fx, "a.db").connect().await.unwrap();
+    let b = pool(&fx, "b.db").connect().await.unwrap();
+    insert(&a, "from a").await;
+    insert(&b, "from b").await;
+    a.close().await.unwrap();
+
+    let err = b.close().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert!(err.to_string().starts_with("conflict on "), "{err}");
+    let local = rusqlite::Connection::open(fx.local("b.db")).unwrap();
+    assert_eq!(remote_names(&local).unwrap(), ["seed", "from b"]);
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "from a"]
+    );
+}
+
+async fn ignore_conflicts_overwrites_the_remote(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let a = pool(&fx, "a.db").connect().await.unwrap();
+    let b = pool(&fx, "b.db")
+        .with_ignore_conflicts(true)
+        .connect()
+        .await
+        .unwrap();
+    insert(&a, "from a").await;
+    insert(&b, "from b").await;
+    a.close().await.unwrap();
+
+    assert_eq!(b.close().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "from b"]
+    );
+}
+
+async fn sync_with_a_reader_open_uploads_a_sound_database(fx: Fixture) {
+    let db = pool(&fx, "a.db")
+        .with_pool_options(SqlitePoolOptions::new().max_connections(4))
+        .connect()
+        .await
+        .unwrap();
+    insert(&db, "before").await;
+    // a reader holds an old snapshot, so the checkpoint cannot complete
+    let mut reader = db.begin().await.unwrap();
+    let seen: Vec<String> = sqlx::query_scalar("SELECT name FROM users")
+        .fetch_all(&mut *reader)
+        .await
+        .unwrap();
+    assert_eq!(seen, ["before"]);
+    insert(&db, "during").await;
+
+    let report = db.sync().await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+    let (integrity, rows) = read_remote(&fx.remote("db"), |conn| {
+        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok((integrity, remote_names(conn)?))
+    })
+    .await
+    .unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(rows, ["before", "during"]);
+
+    reader.rollback().await.unwrap();
+    insert(&db, "after").await;
+    db.sync().await.unwrap();
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["before", "during", "after"]
+    );
+    assert_eq!(db.status().await.unwrap(), Status::Clean);
+    db.close().await.unwrap();
+}
+
+/// Downloads the remote object alone into an empty folder and reads it with
+/// plain rusqlite.
+async fn object_alone(fx: &Fixture) -> Vec<String> {
+    use s3sqlite_sqlx::RemoteStore;
+    let remote = fx.remote("db");
+    let version = remote.head().await.unwrap().expect("the object exists");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("object.db");
+    remote
+        .download(&path, &version, &Default::default())
+        .await
+        .unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "only the object itself, no -wal");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    remote_names(&conn).unwrap()
+}
+
+async fn the_remote_object_is_a_standalone_database(fx: Fixture) {
+    let db = pool(&fx, "a.db").connect().await.unwrap();
+    insert(&db, "synced while open").await;
+    db.sync().await.unwrap();
+    assert_eq!(object_alone(&fx).await, ["synced while open"]);
+    insert(&db, "closed").await;
+    db.close().await.unwrap();
+    assert_eq!(object_alone(&fx).await, ["synced while open", "closed"]);
+}
+
+async fn keep_remote_on_sync_replaces_the_open_database(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let b = pool(&fx, "b.db")
+        .with_policy(KeepRemote)
+        .connect()
+        .await
+        .unwrap();
+    write_concurrently(
+        fx.remote("db"),
+        "INSERT INTO users (name) VALUES ('from another writer')",
+    )
+    .await
+    .unwrap();
+    insert(&b, "from b").await;
+
+    let report = b.sync().await.unwrap();
+    assert_eq!(report.action, SyncAction::KeptRemote);
+    assert_eq!(names(&b).await, ["seed", "from another writer"]);
+    insert(&b, "after").await;
+    b.close().await.unwrap();
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "from another writer", "after"]
+    );
+}
+
+async fn a_pool_dropped_without_close_resumes_at_the_next_open(fx: Fixture) {
+    let a = pool(&fx, "a.db").connect().await.unwrap();
+    insert(&a, "unsynced").await;
+    drop(a);
+    // the pool's connections close in the background after a drop
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let a = pool(&fx, "a.db").connect().await.unwrap();
+    assert_eq!(names(&a).await, ["unsynced"]);
+    assert_eq!(a.close().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["unsynced"]
+    );
+}
+
+async fn scope_closes_and_keeps_both_errors(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let value = pool(&fx, "a.db")
+        .scope(async |db| {
+            insert(db, "in scope").await;
+            Ok(7)
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 7);
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "in scope"]
+    );
+
+    let err = pool(&fx, "a.db")
+        .scope(async |db| -> s3sqlite_sqlx::Result<()> {
+            insert(db, "mine").await;
+            write_concurrently(
+                fx.remote("db"),
+                "INSERT INTO users (name) VALUES ('theirs')",
+            )
+            .await
+            .unwrap();
+            sqlx::query("SELECT * FROM no_such_table")
+                .execute(&**db)
+                .await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    match err {
+        Error::Scope { body, close, .. } => {
+            assert!(matches!(*body, Error::Sqlx(_)), "{body}");
+            assert!(close.is_conflict(), "{close}");
+        }
+        other => panic!("expected both errors, got {other}"),
+    }
+}
