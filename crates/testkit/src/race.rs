@@ -20,6 +20,9 @@ pub struct RaceOptions {
     /// checks `If-Match` and then writes without a lock lets several writers
     /// win far more often with bodies this large than with small ones.
     pub body_size: usize,
+    /// End the check at the first bad round, when all you need to know is
+    /// whether there is one. By default `false`.
+    pub stop_at_first_bad: bool,
 }
 
 impl Default for RaceOptions {
@@ -28,6 +31,7 @@ impl Default for RaceOptions {
             writers: 8,
             rounds: 20,
             body_size: 6 * 1024 * 1024 + 64 * 1024,
+            stop_at_first_bad: false,
         }
     }
 }
@@ -36,7 +40,7 @@ impl Default for RaceOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RaceReport {
-    /// Writers whose `If-Match` PUT succeeded, per round.
+    /// Writers whose `If-Match` PUT succeeded, per round run.
     pub winners: Vec<usize>,
 }
 
@@ -57,7 +61,11 @@ impl RaceReport {
 /// server: not atomic above 5 MiB; s3s-fs 0.14: not atomic, nearly every
 /// writer wins.
 ///
-/// The object at the remote's key is overwritten.
+/// The object at the remote's key is overwritten. Give it a remote whose
+/// store does not retry failed requests (see
+/// [`S3Server::remote_builder`](crate::S3Server::remote_builder)): a retried
+/// write is not the race being measured, and a server that fails requests
+/// under the race would make every round wait out the backoff.
 ///
 /// # Errors
 ///
@@ -112,6 +120,9 @@ pub async fn check_conditional_writes(
         }
         tracing::debug!(round, won, "conditional write race");
         winners.push(won);
+        if options.stop_at_first_bad && won != 1 {
+            break;
+        }
     }
     Ok(RaceReport { winners })
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use s3sqlite_core::ObjectStoreRemote;
+use s3sqlite_core::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 use tempfile::TempDir;
 
 use crate::unique::unique_name;
@@ -401,13 +401,18 @@ impl S3Server {
     ///
     /// As [`ObjectStoreRemote::from_url`].
     pub fn remote_at(&self, url: &str) -> Result<ObjectStoreRemote> {
-        Ok(ObjectStoreRemote::builder(url)
+        Ok(self.remote_builder(url).build()?)
+    }
+
+    /// A remote builder for any `s3://` URL on this server, with the endpoint
+    /// and test credentials set, for further settings (retries, say).
+    pub fn remote_builder(&self, url: &str) -> ObjectStoreRemoteBuilder {
+        ObjectStoreRemote::builder(url)
             .with_endpoint(&self.endpoint)
             .with_allow_http(true)
             .with_region("us-east-1")
             .with_option("aws_access_key_id", &self.credentials.0)
             .with_option("aws_secret_access_key", &self.credentials.1)
-            .build()?)
     }
 }
 

@@ -62,21 +62,25 @@ async fn spawned_moto_serves_and_is_gone_after_drop() {
     spawned_server_serves_and_is_gone_after_drop(ServerKind::Moto).await;
 }
 
-async fn race(kind: ServerKind, rounds: usize) -> s3sqlite_testkit::RaceReport {
+async fn race(kind: ServerKind, options: RaceOptions) -> s3sqlite_testkit::RaceReport {
     let server = S3Server::start(kind)
         .await
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
-    let remote = server.remote("race.bin").unwrap();
-    let options = RaceOptions {
-        rounds,
-        ..RaceOptions::default()
+    let no_retries = object_store::RetryConfig {
+        max_retries: 0,
+        ..Default::default()
     };
+    let remote = server
+        .remote_builder(&server.url("race.bin"))
+        .with_retry(no_retries)
+        .build()
+        .unwrap();
     let report = check_conditional_writes(&remote, &options).await.unwrap();
     println!(
         "{kind} at {}: {} of {} rounds with other than one winner ({} writers, {} byte bodies); winners per round: {:?}",
         server.endpoint(),
         report.bad_rounds(),
-        options.rounds,
+        report.winners.len(),
         options.writers,
         options.body_size,
         report.winners
@@ -86,14 +90,21 @@ async fn race(kind: ServerKind, rounds: usize) -> s3sqlite_testkit::RaceReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_conditional_put_is_atomic() {
-    assert_eq!(race(ServerKind::LocalStack, 20).await.bad_rounds(), 0);
+    let report = race(ServerKind::LocalStack, RaceOptions::default()).await;
+    assert_eq!(report.winners.len(), 20);
+    assert_eq!(report.bad_rounds(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_conditional_put_is_caught_not_atomic() {
-    // a bad round came up in 3 of 20 here: 80 rounds make missing every one
-    // of them vanishingly unlikely
-    assert!(race(ServerKind::Moto, 80).await.bad_rounds() > 0);
+    // a bad round came up in 3 of 20 here: up to 80 rounds make missing
+    // every one of them vanishingly unlikely
+    let options = RaceOptions {
+        rounds: 80,
+        stop_at_first_bad: true,
+        ..RaceOptions::default()
+    };
+    assert!(race(ServerKind::Moto, options).await.bad_rounds() > 0);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
     /// Amazon S3 or an S3-compatible server.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     S3,
     /// Google Cloud Storage or Azure Blob Storage.
     #[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
@@ -38,6 +39,10 @@ pub(crate) struct Location {
     pub(crate) url: String,
     pub(crate) scheme: String,
     /// Bucket, container or empty.
+    #[cfg_attr(
+        not(any(feature = "aws", feature = "gcp", feature = "azure")),
+        allow(dead_code)
+    )]
     pub(crate) bucket: String,
     pub(crate) key: ObjectPath,
     pub(crate) file_path: Option<PathBuf>,
@@ -131,11 +136,16 @@ impl Location {
     pub(crate) fn build(
         &self,
         options: &[(String, String)],
+        #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))] retry: Option<
+            object_store::RetryConfig,
+        >,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
+        let retry: Option<()> = None;
         match self.scheme.as_str() {
-            "s3" | "s3sqlite" => self.build_s3(options),
-            "gs" => self.build_gcs(options),
-            "az" => self.build_azure(options),
+            "s3" | "s3sqlite" => self.build_s3(options, retry),
+            "gs" => self.build_gcs(options, retry),
+            "az" => self.build_azure(options, retry),
             "memory" => {
                 self.no_options(options)?;
                 Ok((memory_store(), Backend::Memory))
@@ -173,6 +183,10 @@ impl Location {
         }
     }
 
+    #[cfg_attr(
+        not(any(feature = "aws", feature = "gcp", feature = "azure")),
+        allow(dead_code)
+    )]
     fn config_error(&self, source: object_store::Error) -> Error {
         Error::Config {
             url: self.url.clone(),
@@ -181,19 +195,30 @@ impl Location {
     }
 
     #[cfg(feature = "aws")]
-    fn build_s3(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_s3(
+        &self,
+        options: &[(String, String)],
+        retry: Option<object_store::RetryConfig>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
         for (key, value) in options {
             let key: AmazonS3ConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
+        if let Some(retry) = retry {
+            builder = builder.with_retry(retry);
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::S3))
     }
 
     #[cfg(not(feature = "aws"))]
-    fn build_s3(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_s3<R>(
+        &self,
+        _: &[(String, String)],
+        _: Option<R>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),
             feature: "aws",
@@ -201,19 +226,30 @@ impl Location {
     }
 
     #[cfg(feature = "gcp")]
-    fn build_gcs(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_gcs(
+        &self,
+        options: &[(String, String)],
+        retry: Option<object_store::RetryConfig>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
         let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&self.bucket);
         for (key, value) in options {
             let key: GoogleConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
+        if let Some(retry) = retry {
+            builder = builder.with_retry(retry);
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }
 
     #[cfg(not(feature = "gcp"))]
-    fn build_gcs(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_gcs<R>(
+        &self,
+        _: &[(String, String)],
+        _: Option<R>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),
             feature: "gcp",
@@ -221,19 +257,30 @@ impl Location {
     }
 
     #[cfg(feature = "azure")]
-    fn build_azure(&self, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_azure(
+        &self,
+        options: &[(String, String)],
+        retry: Option<object_store::RetryConfig>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
         let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
         for (key, value) in options {
             let key: AzureConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
+        if let Some(retry) = retry {
+            builder = builder.with_retry(retry);
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }
 
     #[cfg(not(feature = "azure"))]
-    fn build_azure(&self, _: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+    fn build_azure<R>(
+        &self,
+        _: &[(String, String)],
+        _: Option<R>,
+    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),
             feature: "azure",

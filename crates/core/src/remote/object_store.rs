@@ -71,6 +71,8 @@ pub struct ObjectStoreRemote {
 pub struct ObjectStoreRemoteBuilder {
     url: String,
     options: Vec<(String, String)>,
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    retry: Option<object_store::RetryConfig>,
 }
 
 impl Debug for ObjectStoreRemoteBuilder {
@@ -120,6 +122,16 @@ impl ObjectStoreRemoteBuilder {
         self.with_option("aws_allow_http", allow.to_string())
     }
 
+    /// Sets how failed requests to a cloud store are retried.
+    ///
+    /// By default, object_store's: up to 10 retries within 3 minutes, with
+    /// exponential backoff.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    pub fn with_retry(mut self, retry: object_store::RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// Builds the remote.
     ///
     /// # Errors
@@ -130,6 +142,9 @@ impl ObjectStoreRemoteBuilder {
     /// [`Error::BucketNotFound`] for a `file://` URL whose folder is missing.
     pub fn build(self) -> Result<ObjectStoreRemote> {
         let location = Location::parse(&self.url)?;
+        #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+        let (store, backend) = location.build(&self.options, self.retry)?;
+        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
         let (store, backend) = location.build(&self.options)?;
         Ok(ObjectStoreRemote {
             store,
@@ -155,6 +170,8 @@ impl ObjectStoreRemote {
         ObjectStoreRemoteBuilder {
             url: url.into(),
             options: Vec::new(),
+            #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+            retry: None,
         }
     }
 
