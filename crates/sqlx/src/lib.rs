@@ -28,6 +28,11 @@
 //! On AWS Lambda the process gets no shutdown signal you can rely on: data is
 //! durable only once `sync()` has returned inside the invocation.
 
+/// The README's examples, run as doctests (this crate has every crate they use).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 mod error;
 mod live;
 mod pool;

@@ -70,11 +70,6 @@
 //! |---|---|---|
 //! | `docker` | no | testcontainers fixtures: LocalStack, MinIO, RustFS |
 
-/// The README's examples, run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
 mod backend;
 mod db;
 #[cfg(feature = "docker")]

@@ -1,0 +1,52 @@
+//! An AWS Lambda function whose SQLite database lives in S3.
+//!
+//! The pool opens once per cold start, in `main`, and is reused by every warm
+//! invocation; each invocation syncs before it returns, because Lambda
+//! freezes or ends the process without a signal the code can rely on: a
+//! write is durable only once `sync()` has returned.
+//!
+//! Build for Lambda with `cargo lambda build --release --example lambda`;
+//! set `S3SQLITE_URL=s3://my-bucket/visits.db` on the function. Run locally
+//! with `cargo lambda watch`.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use s3sqlite_sqlx::S3SqlitePool;
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let url = std::env::var("S3SQLITE_URL")?;
+    // Lambda's /tmp survives warm starts: the next cold start on this
+    // sandbox may even reuse the local copy after one HEAD
+    let db = Arc::new(S3SqlitePool::connect(&url).await?);
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, path TEXT NOT NULL, at TEXT NOT NULL)",
+    )
+    .execute(&**db)
+    .await?;
+    db.sync().await?;
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let db = Arc::clone(&db);
+        async move { handle(&db, event).await }
+    }))
+    .await
+}
+
+async fn handle(db: &S3SqlitePool, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let path = event.payload["path"].as_str().unwrap_or("/").to_owned();
+    sqlx::query("INSERT INTO visits (path, at) VALUES (?, datetime('now'))")
+        .bind(&path)
+        .execute(&**db)
+        .await?;
+    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE path = ?")
+        .bind(&path)
+        .fetch_one(&**db)
+        .await?;
+    // durable before the response: a conflict or network error fails the
+    // invocation, and the write stays in the local copy for the next sync
+    let report = db.sync().await?;
+    Ok(json!({ "path": path, "visits": visits, "sync": report.to_string() }))
+}
