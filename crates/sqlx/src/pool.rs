@@ -273,11 +273,16 @@ impl Inner {
         .execute(&mut *conn)
         .await
         .map_err(db_error("reset the busy timeout of"))?;
-        let (busy, _, _) = checkpoint.map_err(db_error("checkpoint"))?;
+        // busy readers or a lock held elsewhere: the snapshot path needs neither
+        let busy = match checkpoint {
+            Ok((busy, _, _)) => busy != 0,
+            Err(err) if is_busy(&err) => true,
+            Err(err) => return Err(db_error("checkpoint")(err)),
+        };
         let restore = Restore {
             path: self.path.clone(),
         };
-        let report = if busy == 0 {
+        let report = if !busy {
             replica
                 .push_live(LiveSource::Checkpointed, &restore)
                 .await?
@@ -312,6 +317,17 @@ impl Inner {
             // a sync in flight finishes or is cancelled before close goes on
             let _ = task.await;
         }
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with or without extended codes.
+fn is_busy(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
     }
 }
 

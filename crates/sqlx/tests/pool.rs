@@ -14,6 +14,7 @@ s3sqlite_testkit::backend_tests!(
     keep_remote_on_sync_replaces_the_open_database,
     a_pool_dropped_without_close_resumes_at_the_next_open,
     scope_closes_and_keeps_both_errors,
+    sync_right_after_writes_with_warm_connections,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -257,4 +258,24 @@ async fn scope_closes_and_keeps_both_errors(fx: Fixture) {
         }
         other => panic!("expected both errors, got {other}"),
     }
+}
+
+async fn sync_right_after_writes_with_warm_connections(fx: Fixture) {
+    let db = pool(&fx, "a.db")
+        .with_pool_options(
+            SqlitePoolOptions::new()
+                .min_connections(4)
+                .max_connections(4),
+        )
+        .connect()
+        .await
+        .unwrap();
+    for i in 0..200 {
+        insert(&db, &format!("row {i}")).await;
+    }
+    let report = db.sync().await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+    let rows = read_remote(&fx.remote("db"), remote_names).await.unwrap();
+    assert_eq!(rows.len(), 200);
+    db.close().await.unwrap();
 }
