@@ -1,0 +1,443 @@
+//! [`SyncedConnection`] and its builder.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+use s3sqlite_core::{
+    LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
+    SyncPolicy, SyncReport,
+};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::live::Restore;
+use crate::{Error, Result};
+
+type Init = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
+/// A [`rusqlite::Connection`] on a local copy of a SQLite database kept in
+/// object storage, with a blocking API.
+///
+/// [`open`](Self::open) brings the database down (or reuses a current local
+/// copy); the value derefs to [`Connection`]. [`sync`](Self::sync) uploads
+/// while the connection stays open; [`close`](Self::close) closes it and
+/// uploads. Uploads are conditional: a remote that someone else changed
+/// meanwhile goes to the sync policy (by default a conflict error), never
+/// silently overwritten.
+///
+/// It works from a plain `fn main`, where it drives transfers on a runtime
+/// of its own, and from async code through `tokio::task::spawn_blocking`;
+/// [`open_async`](SyncedConnectionBuilder::open_async) opens it on the
+/// caller's runtime instead.
+///
+/// ```
+/// use s3sqlite_rusqlite::SyncedConnection;
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let url = format!("file://{}/notes.db", dir.path().display());
+/// let mut db = SyncedConnection::open(&url)?;
+/// db.execute_batch("CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL)").unwrap();
+/// db.execute("INSERT INTO notes (body) VALUES (?1)", ["hello"]).unwrap();
+/// db.sync()?; // uploaded; the connection stays open
+/// db.close()?;
+/// # Ok::<(), s3sqlite_rusqlite::Error>(())
+/// ```
+///
+/// # Drop
+///
+/// Dropping it without [`close`](Self::close) keeps unsynced changes in the
+/// local file and logs a warning; the next open from the same local path
+/// resumes and uploads them at its next sync.
+pub struct SyncedConnection {
+    conn: Option<Connection>,
+    replica: Replica,
+    exec: Exec,
+    closed: bool,
+}
+
+/// Where transfers run.
+enum Exec {
+    /// A current-thread runtime of the connection's own.
+    Own(Option<Runtime>),
+    /// The runtime the connection was opened on.
+    Shared(Handle),
+}
+
+impl Exec {
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Exec::Own(runtime) => runtime
+                .as_ref()
+                .expect("the runtime lives as long as the connection")
+                .block_on(future),
+            Exec::Shared(handle) => handle.block_on(future),
+        }
+    }
+}
+
+/// Builds a [`SyncedConnection`]; made by [`SyncedConnection::builder`].
+pub struct SyncedConnectionBuilder {
+    target: Target,
+    replica: ReplicaOptions,
+    flags: OpenFlags,
+    init: Option<Init>,
+}
+
+enum Target {
+    Url(String),
+    Remote(Arc<dyn RemoteStore>),
+}
+
+impl SyncedConnection {
+    /// Opens the database at `url` with the defaults (see
+    /// [`SyncedConnectionBuilder`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`] when the URL is bad or the replica cannot be opened;
+    /// [`Error::Database`] when SQLite cannot open the local file.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::builder(url).open()
+    }
+
+    /// A builder for the database at `url`.
+    pub fn builder(url: impl Into<String>) -> SyncedConnectionBuilder {
+        SyncedConnectionBuilder::new(Target::Url(url.into()))
+    }
+
+    /// A builder for the database on `remote`: a remote of your own, or a
+    /// test fixture's.
+    pub fn builder_for(remote: impl RemoteStore) -> SyncedConnectionBuilder {
+        SyncedConnectionBuilder::new(Target::Remote(Arc::new(remote)))
+    }
+
+    /// The local database file.
+    pub fn local_path(&self) -> &Path {
+        self.replica.local_path()
+    }
+
+    /// The remote's URL.
+    pub fn url(&self) -> &str {
+        self.replica.url()
+    }
+
+    /// What the open did: downloaded, reused the local copy, created…
+    pub fn opened_action(&self) -> s3sqlite_core::SyncAction {
+        self.replica.opened().action
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("open until close")
+    }
+
+    fn db_error(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
+        let path = self.local_path().to_owned();
+        move |source| Error::Database { op, path, source }
+    }
+
+    /// Uploads the database while the connection stays open: a checkpoint
+    /// puts any WAL content into the main file, which goes up unless the
+    /// remote already holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InTransaction`] inside an open transaction; [`Error::Sync`]
+    /// for a conflict the policy did not resolve or a network error (the
+    /// local database keeps its changes for the next sync);
+    /// [`Error::Database`] when the checkpoint fails.
+    pub fn sync(&mut self) -> Result<SyncReport> {
+        let (snapshot, _dir) = self.prepare_sync()?;
+        let restore = Restore {
+            path: self.local_path().to_owned(),
+        };
+        let source = match &snapshot {
+            Some(path) => LiveSource::Snapshot(path),
+            None => LiveSource::Checkpointed,
+        };
+        Ok(self
+            .exec
+            .block_on(self.replica.push_live(source, &restore))?)
+    }
+
+    /// [`sync`](Self::sync) for a connection opened with
+    /// [`open_async`](SyncedConnectionBuilder::open_async), awaited on the
+    /// caller's runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub async fn sync_async(&mut self) -> Result<SyncReport> {
+        let (snapshot, _dir) = self.prepare_sync()?;
+        let restore = Restore {
+            path: self.local_path().to_owned(),
+        };
+        let source = match &snapshot {
+            Some(path) => LiveSource::Snapshot(path),
+            None => LiveSource::Checkpointed,
+        };
+        Ok(self.replica.push_live(source, &restore).await?)
+    }
+
+    /// Checks there is no open transaction and checkpoints; when another
+    /// connection's reader keeps the checkpoint from completing, makes a
+    /// snapshot with `VACUUM INTO` and returns its path (and its folder,
+    /// removed on drop).
+    fn prepare_sync(&self) -> Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
+        if !self.conn().is_autocommit() {
+            return Err(Error::InTransaction {
+                path: self.local_path().to_owned(),
+            });
+        }
+        let busy: i64 = self
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(self.db_error("checkpoint"))?;
+        if busy == 0 {
+            return Ok((None, None));
+        }
+        let dir = tempfile::TempDir::new().map_err(|e| {
+            Error::Sync(s3sqlite_core::Error::Io {
+                op: "create temp folder in",
+                path: std::env::temp_dir(),
+                source: e,
+            })
+        })?;
+        let snapshot = dir.path().join("snapshot.db");
+        self.conn()
+            .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])
+            .map_err(self.db_error("snapshot"))?;
+        Ok((Some(snapshot), Some(dir)))
+    }
+
+    /// Where the local copy stands against the remote, with one HEAD request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sync`] when the HEAD fails.
+    pub fn status(&mut self) -> Result<Status> {
+        Ok(self.exec.block_on(self.replica.status())?)
+    }
+
+    /// Closes the connection, then uploads the database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when SQLite cannot close the connection (it stays
+    /// open then, and nothing is uploaded); [`Error::Sync`] when the upload
+    /// fails: the local copy keeps its changes, and the next open from the
+    /// same local path resumes.
+    pub fn close(mut self) -> Result<SyncReport> {
+        self.close_connection()?;
+        Ok(self.exec.block_on(self.replica.push())?)
+    }
+
+    /// [`close`](Self::close) for a connection opened with
+    /// [`open_async`](SyncedConnectionBuilder::open_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Self::close).
+    pub async fn close_async(mut self) -> Result<SyncReport> {
+        self.close_connection()?;
+        Ok(self.replica.push().await?)
+    }
+
+    fn close_connection(&mut self) -> Result<()> {
+        let conn = self.conn.take().expect("open until close");
+        match conn.close() {
+            Ok(()) => {
+                self.closed = true;
+                Ok(())
+            }
+            Err((conn, source)) => {
+                self.conn = Some(conn);
+                Err(Error::Database {
+                    op: "close",
+                    path: self.local_path().to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+impl Deref for SyncedConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn()
+    }
+}
+
+impl DerefMut for SyncedConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("open until close")
+    }
+}
+
+impl fmt::Debug for SyncedConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncedConnection")
+            .field("url", &self.url())
+            .field("local_path", &self.local_path())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SyncedConnection {
+    fn drop(&mut self) {
+        if !self.closed {
+            tracing::warn!(
+                url = %self.replica.url(),
+                path = %self.replica.local_path().display(),
+                "SyncedConnection dropped without close(): unsynced changes stay in the local file; \
+                 the next open from this path resumes"
+            );
+        }
+        if let Exec::Own(runtime) = &mut self.exec
+            && let Some(runtime) = runtime.take()
+        {
+            // dropping a runtime blocks, which async code must not do
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl SyncedConnectionBuilder {
+    fn new(target: Target) -> Self {
+        SyncedConnectionBuilder {
+            target,
+            replica: ReplicaOptions::new(),
+            flags: OpenFlags::default(),
+            init: None,
+        }
+    }
+
+    /// Sets where the local copy lives.
+    ///
+    /// By default, a path under the system temp folder derived from the URL
+    /// (see [`ReplicaOptions::with_local_path`]).
+    pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.replica = self.replica.with_local_path(path);
+        self
+    }
+
+    /// Sets the policy for a remote that changed while the local copy did.
+    ///
+    /// By default, [`FailOnConflict`](s3sqlite_core::FailOnConflict).
+    pub fn with_policy(mut self, policy: impl SyncPolicy) -> Self {
+        self.replica = self.replica.with_policy(policy);
+        self
+    }
+
+    /// `true` makes the local copy win conflicts ([`Overwrite`]), the
+    /// original package's `ignore_conflicts=True`; `false` restores the
+    /// default policy.
+    ///
+    /// By default, `false`.
+    pub fn with_ignore_conflicts(self, ignore: bool) -> Self {
+        if ignore {
+            self.with_policy(Overwrite)
+        } else {
+            self.with_policy(s3sqlite_core::FailOnConflict)
+        }
+    }
+
+    /// Sets every replica option at once, replacing what the other setters
+    /// set.
+    pub fn with_replica_options(mut self, options: ReplicaOptions) -> Self {
+        self.replica = options;
+        self
+    }
+
+    /// Sets the flags the connection opens with.
+    ///
+    /// By default, [`OpenFlags::default`] (read-write, create).
+    pub fn with_open_flags(mut self, flags: OpenFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Runs `init` on the connection right after it opens: pragmas,
+    /// migrations.
+    ///
+    /// By default, nothing.
+    pub fn with_init(
+        mut self,
+        init: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Self {
+        self.init = Some(Box::new(init));
+        self
+    }
+
+    /// Opens the replica and the connection, driving transfers on a runtime
+    /// of the connection's own: for blocking code (a plain `fn main`, a
+    /// thread, `spawn_blocking`).
+    ///
+    /// # Errors
+    ///
+    /// As [`SyncedConnection::open`]; [`Error::Runtime`] when the runtime
+    /// cannot start.
+    pub fn open(self) -> Result<SyncedConnection> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let replica = runtime.block_on(Replica::open(self.remote()?, self.replica.clone()))?;
+        self.finish(replica, Exec::Own(Some(runtime)))
+    }
+
+    /// Opens the replica on the caller's runtime, for async code; use the
+    /// `*_async` methods of the result there.
+    ///
+    /// # Errors
+    ///
+    /// As [`SyncedConnection::open`].
+    pub async fn open_async(self) -> Result<SyncedConnection> {
+        let replica = Replica::open(self.remote()?, self.replica.clone()).await?;
+        self.finish(replica, Exec::Shared(Handle::current()))
+    }
+
+    fn remote(&self) -> Result<Arc<dyn RemoteStore>> {
+        Ok(match &self.target {
+            Target::Url(url) => Arc::new(ObjectStoreRemote::from_url(url)?),
+            Target::Remote(remote) => Arc::clone(remote),
+        })
+    }
+
+    fn finish(self, replica: Replica, exec: Exec) -> Result<SyncedConnection> {
+        let path = replica.local_path().to_owned();
+        let failed = |op| {
+            let path = path.clone();
+            move |source| Error::Database { op, path, source }
+        };
+        let conn = Connection::open_with_flags(&path, self.flags).map_err(failed("open"))?;
+        if let Some(init) = self.init {
+            init(&conn).map_err(failed("initialise"))?;
+        }
+        Ok(SyncedConnection {
+            conn: Some(conn),
+            replica,
+            exec,
+            closed: false,
+        })
+    }
+}
+
+impl fmt::Debug for SyncedConnectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.target {
+            Target::Url(url) => url.clone(),
+            Target::Remote(remote) => remote.to_string(),
+        };
+        f.debug_struct("SyncedConnectionBuilder")
+            .field("target", &target)
+            .field("replica", &self.replica)
+            .field("flags", &self.flags)
+            .field("init", &self.init.is_some())
+            .finish()
+    }
+}

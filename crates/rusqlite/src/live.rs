@@ -1,0 +1,41 @@
+//! Replacing the content of the open database: SQLite's online backup API,
+//! through a connection of its own.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use s3sqlite_core::{LiveReplace, async_trait};
+
+/// Restores another database file into the local database while the
+/// connection stays open.
+#[derive(Debug)]
+pub(crate) struct Restore {
+    pub(crate) path: PathBuf,
+}
+
+#[async_trait]
+impl LiveReplace for Restore {
+    async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
+        let (path, db) = (self.path.clone(), db.to_owned());
+        tokio::task::spawn_blocking(move || restore(&path, &db))
+            .await
+            .expect("restore task panicked")
+    }
+}
+
+fn restore(path: &Path, db: &Path) -> s3sqlite_core::Result<()> {
+    let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
+        op: "restore a database into",
+        path: path.to_owned(),
+        source: std::io::Error::other(e),
+    };
+    let mut conn = rusqlite::Connection::open(path).map_err(failed)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+    conn.restore(
+        rusqlite::MAIN_DB,
+        db,
+        None::<fn(rusqlite::backup::Progress)>,
+    )
+    .map_err(failed)?;
+    conn.close().map_err(|(_, e)| failed(e))
+}

@@ -1,0 +1,208 @@
+//! The rusqlite adapter on every backend: round trip, conflicts, syncing
+//! while open, what reaches the remote, and use from async code.
+
+use rusqlite::Connection;
+use s3sqlite_rusqlite::{SyncAction, SyncedConnection, SyncedConnectionBuilder};
+use s3sqlite_testkit::{Fixture, read_remote, seed_remote};
+
+s3sqlite_testkit::backend_tests!(
+    rows_written_and_closed_are_seen_from_another_local_path,
+    a_conflict_on_close_keeps_local_writes_and_the_remote,
+    ignore_conflicts_overwrites_the_remote,
+    sync_with_a_reader_open_uploads_a_sound_database,
+    open_async_syncs_and_closes_on_the_callers_runtime,
+    a_database_written_through_sqlx_opens_here_and_the_reverse,
+);
+
+fn builder(fx: &Fixture, local: &str) -> SyncedConnectionBuilder {
+    SyncedConnection::builder_for(fx.remote("db")).with_local_path(fx.local(local))
+}
+
+fn insert(conn: &Connection, name: &str) {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS users (name TEXT NOT NULL)")
+        .unwrap();
+    conn.execute("INSERT INTO users (name) VALUES (?1)", [name])
+        .unwrap();
+}
+
+fn names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM users ORDER BY rowid")?
+        .query_map([], |row| row.get(0))?
+        .collect()
+}
+
+async fn seed(fx: &Fixture, values: &[&str]) {
+    seed_remote(&fx.remote("db"), |conn| {
+        conn.execute_batch("CREATE TABLE users (name TEXT NOT NULL)")?;
+        for v in values {
+            conn.execute("INSERT INTO users (name) VALUES (?1)", [v])?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+/// Runs blocking code the way async callers must: on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+async fn rows_written_and_closed_are_seen_from_another_local_path(fx: Fixture) {
+    let (a, b) = (builder(&fx, "a.db"), builder(&fx, "b.db"));
+    let seen = blocking(move || {
+        let db = a.open().unwrap();
+        insert(&db, "ada");
+        insert(&db, "grace");
+        assert_eq!(db.close().unwrap().action, SyncAction::Uploaded);
+        let db = b.open().unwrap();
+        assert_eq!(db.opened_action(), SyncAction::Downloaded);
+        let seen = names(&db).unwrap();
+        db.close().unwrap();
+        seen
+    })
+    .await;
+    assert_eq!(seen, ["ada", "grace"]);
+}
+
+async fn a_conflict_on_close_keeps_local_writes_and_the_remote(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let (a, b) = (builder(&fx, "a.db"), builder(&fx, "b.db"));
+    let b_path = fx.local("b.db");
+    blocking(move || {
+        let a = a.open().unwrap();
+        let b = b.open().unwrap();
+        insert(&a, "from a");
+        insert(&b, "from b");
+        a.close().unwrap();
+        let err = b.close().unwrap_err();
+        assert!(err.is_conflict(), "{err}");
+        let local = Connection::open(&b_path).unwrap();
+        assert_eq!(names(&local).unwrap(), ["seed", "from b"]);
+    })
+    .await;
+    assert_eq!(
+        read_remote(&fx.remote("db"), names).await.unwrap(),
+        ["seed", "from a"]
+    );
+}
+
+async fn ignore_conflicts_overwrites_the_remote(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let a = builder(&fx, "a.db");
+    let b = builder(&fx, "b.db").with_ignore_conflicts(true);
+    blocking(move || {
+        let a = a.open().unwrap();
+        let b = b.open().unwrap();
+        insert(&a, "from a");
+        insert(&b, "from b");
+        a.close().unwrap();
+        assert_eq!(b.close().unwrap().action, SyncAction::Uploaded);
+    })
+    .await;
+    assert_eq!(
+        read_remote(&fx.remote("db"), names).await.unwrap(),
+        ["seed", "from b"]
+    );
+}
+
+async fn sync_with_a_reader_open_uploads_a_sound_database(fx: Fixture) {
+    let a = builder(&fx, "a.db").with_init(|conn| {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+    });
+    let path = fx.local("a.db");
+    let report = blocking(move || {
+        let mut db = a.open().unwrap();
+        insert(&db, "before");
+        // another connection holds a read transaction on an old snapshot
+        let mut reader = Connection::open(&path).unwrap();
+        let tx = reader.transaction().unwrap();
+        assert_eq!(names(&tx).unwrap(), ["before"]);
+        insert(&db, "during");
+        let report = db.sync().unwrap();
+        tx.rollback().unwrap();
+        // the last connection to close checkpoints the WAL away
+        drop(reader);
+        db.close().unwrap();
+        report
+    })
+    .await;
+    assert_eq!(report.action, SyncAction::Uploaded);
+    let (integrity, rows) = read_remote(&fx.remote("db"), |conn| {
+        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok((integrity, names(conn)?))
+    })
+    .await
+    .unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(rows, ["before", "during"]);
+}
+
+async fn open_async_syncs_and_closes_on_the_callers_runtime(fx: Fixture) {
+    let mut db = builder(&fx, "a.db").open_async().await.unwrap();
+    insert(&db, "async");
+    assert_eq!(db.sync_async().await.unwrap().action, SyncAction::Uploaded);
+    insert(&db, "closed");
+    db.close_async().await.unwrap();
+    assert_eq!(
+        read_remote(&fx.remote("db"), names).await.unwrap(),
+        ["async", "closed"]
+    );
+}
+
+async fn a_database_written_through_sqlx_opens_here_and_the_reverse(fx: Fixture) {
+    let pool = s3sqlite_sqlx::S3SqlitePool::builder_for(fx.remote("db"))
+        .with_local_path(fx.local("sqlx.db"))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE users (name TEXT NOT NULL)")
+        .execute(&*pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (name) VALUES ('via sqlx')")
+        .execute(&*pool)
+        .await
+        .unwrap();
+    pool.close().await.unwrap();
+
+    let here = builder(&fx, "rusqlite.db");
+    blocking(move || {
+        let db = here.open().unwrap();
+        assert_eq!(names(&db).unwrap(), ["via sqlx"]);
+        insert(&db, "via rusqlite");
+        db.close().unwrap();
+    })
+    .await;
+
+    let pool = s3sqlite_sqlx::S3SqlitePool::builder_for(fx.remote("db"))
+        .with_local_path(fx.local("sqlx.db"))
+        .connect()
+        .await
+        .unwrap();
+    let all: Vec<String> = sqlx::query_scalar("SELECT name FROM users ORDER BY rowid")
+        .fetch_all(&*pool)
+        .await
+        .unwrap();
+    assert_eq!(all, ["via sqlx", "via rusqlite"]);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_writes_and_closes_inside_tokio_main_through_spawn_blocking() {
+    let remote = s3sqlite_testkit::memory_remote("main.db");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("main.db");
+    let report = tokio::task::spawn_blocking(move || {
+        let db = SyncedConnection::builder_for(remote)
+            .with_local_path(local)
+            .open()
+            .unwrap();
+        insert(&db, "from spawn_blocking");
+        db.close().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+}
