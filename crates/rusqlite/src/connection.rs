@@ -12,7 +12,7 @@ use s3sqlite_core::{
 };
 use tokio::runtime::{Handle, Runtime};
 
-use crate::live::Restore;
+use crate::live::BackupRestore;
 use crate::{Error, Result};
 
 type Init = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
@@ -149,9 +149,7 @@ impl SyncedConnection {
     /// [`Error::Database`] when the checkpoint fails.
     pub fn sync(&mut self) -> Result<SyncReport> {
         let (snapshot, _dir) = self.prepare_sync()?;
-        let restore = Restore {
-            path: self.local_path().to_owned(),
-        };
+        let restore = BackupRestore::new(self.local_path());
         let source = match &snapshot {
             Some(path) => LiveSource::Snapshot(path),
             None => LiveSource::Checkpointed,
@@ -170,9 +168,7 @@ impl SyncedConnection {
     /// As [`sync`](Self::sync).
     pub async fn sync_async(&mut self) -> Result<SyncReport> {
         let (snapshot, _dir) = self.prepare_sync()?;
-        let restore = Restore {
-            path: self.local_path().to_owned(),
-        };
+        let restore = BackupRestore::new(self.local_path());
         let source = match &snapshot {
             Some(path) => LiveSource::Snapshot(path),
             None => LiveSource::Checkpointed,

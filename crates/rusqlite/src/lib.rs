@@ -32,6 +32,7 @@ mod live;
 
 pub use crate::connection::{SyncedConnection, SyncedConnectionBuilder};
 pub use crate::error::{Error, Result};
+pub use crate::live::BackupRestore;
 
 pub use rusqlite;
 pub use s3sqlite_core::{

@@ -6,15 +6,28 @@ use std::time::Duration;
 
 use s3sqlite_core::{LiveReplace, async_trait};
 
-/// Restores another database file into the local database while the
-/// connection stays open.
-#[derive(Debug)]
-pub(crate) struct Restore {
-    pub(crate) path: PathBuf,
+/// A [`LiveReplace`] that writes another database file into the database at
+/// a path through SQLite's online backup API, on a connection of its own,
+/// while other connections keep it open: they see the new content at their
+/// next transaction. Both adapters use it for sync resolutions that replace
+/// local content.
+///
+/// The two databases must have the same page size (a WAL database cannot
+/// change its page size).
+#[derive(Debug, Clone)]
+pub struct BackupRestore {
+    path: PathBuf,
+}
+
+impl BackupRestore {
+    /// Restores into the database file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        BackupRestore { path: path.into() }
+    }
 }
 
 #[async_trait]
-impl LiveReplace for Restore {
+impl LiveReplace for BackupRestore {
     async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
         let (path, db) = (self.path.clone(), db.to_owned());
         tokio::task::spawn_blocking(move || restore(&path, &db))

@@ -34,7 +34,6 @@
 pub struct ReadmeDoctests;
 
 mod error;
-mod live;
 mod pool;
 
 pub use crate::error::{Error, Result};

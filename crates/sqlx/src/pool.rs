@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::live::Restore;
 use crate::{Error, Result};
+use s3sqlite_rusqlite::BackupRestore;
 
 /// How long a sync's checkpoint waits for readers before it uploads a
 /// snapshot instead.
@@ -279,9 +279,7 @@ impl Inner {
             Err(err) if is_busy(&err) => true,
             Err(err) => return Err(db_error("checkpoint")(err)),
         };
-        let restore = Restore {
-            path: self.path.clone(),
-        };
+        let restore = BackupRestore::new(&self.path);
         let report = if !busy {
             replica
                 .push_live(LiveSource::Checkpointed, &restore)
