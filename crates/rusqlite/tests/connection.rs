@@ -12,6 +12,7 @@ s3sqlite_testkit::backend_tests!(
     sync_with_a_reader_open_uploads_a_sound_database,
     open_async_syncs_and_closes_on_the_callers_runtime,
     a_database_written_through_sqlx_opens_here_and_the_reverse,
+    the_remote_object_is_a_standalone_database,
 );
 
 fn builder(fx: &Fixture, local: &str) -> SyncedConnectionBuilder {
@@ -205,4 +206,48 @@ async fn opens_writes_and_closes_inside_tokio_main_through_spawn_blocking() {
     .await
     .unwrap();
     assert_eq!(report.action, SyncAction::Uploaded);
+}
+
+/// Downloads the remote object alone into an empty folder and reads it with
+/// a plain connection.
+async fn object_alone(fx: &Fixture) -> Vec<String> {
+    use s3sqlite_rusqlite::RemoteStore;
+    let remote = fx.remote("db");
+    let version = remote.head().await.unwrap().expect("the object exists");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("object.db");
+    remote
+        .download(&path, &version, &Default::default())
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, 1, "only the object itself, no -wal");
+    let conn = Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    names(&conn).unwrap()
+}
+
+async fn the_remote_object_is_a_standalone_database(fx: Fixture) {
+    // WAL mode, so that an upload without the -wal file would miss rows
+    let a = builder(&fx, "a.db").with_init(|conn| {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+    });
+    let db = blocking(move || {
+        let mut db = a.open().unwrap();
+        insert(&db, "synced while open");
+        db.sync().unwrap();
+        db
+    })
+    .await;
+    assert_eq!(object_alone(&fx).await, ["synced while open"]);
+    blocking(move || {
+        insert(&db, "closed");
+        db.close().unwrap();
+    })
+    .await;
+    assert_eq!(object_alone(&fx).await, ["synced while open", "closed"]);
 }
