@@ -1,13 +1,12 @@
 //! Content hashes of database files.
 
 use std::fmt;
-use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// A BLAKE3 hash of a database file's bytes.
 ///
@@ -29,17 +28,8 @@ impl ContentHash {
     ///
     /// [`Error::Io`] when the file cannot be opened or read.
     pub fn of_file(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("read metadata of", path, e))?
-            .len();
-        let mut hasher = blake3::Hasher::new();
-        if len > 0 {
-            let map = crate::mmap::map(&file, path)?;
-            hasher.update(&map);
-        }
-        Ok(ContentHash(*hasher.finalize().as_bytes()))
+        let map = crate::mmap::map_file(path)?;
+        Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
     }
 
     /// The hash as 64 lowercase hex digits.

@@ -7,14 +7,23 @@ use memmap2::Mmap;
 
 use crate::{Error, Result};
 
-/// Maps `file` (at `path`, for error messages) read-only.
-///
-/// The caller must not map an empty file.
+/// Maps the file at `path` read-only; `None` for an empty file, which
+/// cannot be mapped.
 #[allow(unsafe_code)]
-pub(crate) fn map(file: &File, path: &Path) -> Result<Mmap> {
+pub(crate) fn map_file(path: &Path) -> Result<Option<Mmap>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("read metadata of", path, e))?
+        .len();
+    if len == 0 {
+        return Ok(None);
+    }
     // SAFETY: the map is read-only, and the engine maps only files that no
     // connection writes while the map lives: the adapters hand core a closed
     // or snapshotted database, and the local copy is guarded by the replica's
     // lock file.
-    unsafe { Mmap::map(file) }.map_err(|e| Error::io("memory-map", path, e))
+    unsafe { Mmap::map(&file) }
+        .map(Some)
+        .map_err(|e| Error::io("memory-map", path, e))
 }

@@ -80,7 +80,7 @@ async fn fetch(
         range: range.map(GetRange::Bounded),
         ..GetOptions::default()
     };
-    let result = match remote.object_store().get_opts(remote.key(), options).await {
+    let result = match remote.store().get_opts(remote.key(), options).await {
         Ok(result) => result,
         Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
             return Err(changed());

@@ -1,7 +1,6 @@
 //! [`ObjectStoreRemote`]: the built-in remote over any object_store backend.
 
 use std::fmt::{self, Debug, Display};
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -210,10 +209,6 @@ impl ObjectStoreRemote {
         &self.url
     }
 
-    pub(crate) fn object_store(&self) -> &dyn ObjectStore {
-        self.store.as_ref()
-    }
-
     /// On S3 a HEAD of a missing bucket looks like a missing key: a one-page
     /// listing tells them apart. Only run when the object is absent.
     async fn check_bucket(&self) -> Result<()> {
@@ -372,16 +367,10 @@ fn mentions_missing_bucket(err: &object_store::Error) -> bool {
 /// The file's bytes as a payload backed by a memory map, so that an upload
 /// does not copy the database into anonymous memory.
 pub(crate) fn file_payload(path: &Path) -> Result<PutPayload> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("read metadata of", path, e))?
-        .len();
-    if len == 0 {
-        return Ok(PutPayload::new());
-    }
-    let map = crate::mmap::map(&file, path)?;
-    Ok(PutPayload::from(Bytes::from_owner(map)))
+    Ok(match crate::mmap::map_file(path)? {
+        Some(map) => PutPayload::from(Bytes::from_owner(map)),
+        None => PutPayload::new(),
+    })
 }
 
 fn put_mode(condition: &WriteCondition) -> PutMode {
