@@ -17,6 +17,24 @@ use crate::{Error, Result};
 
 type Init = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
 
+/// The snapshot's file name in the folder `prepare_sync` returns.
+const SNAPSHOT: &str = "snapshot.db";
+
+/// Pushes what `prepare_sync` left: the checkpointed main file, or the
+/// snapshot in `snapshot_dir`.
+async fn push_prepared(
+    replica: &mut Replica,
+    snapshot_dir: Option<&tempfile::TempDir>,
+) -> Result<SyncReport> {
+    let restore = BackupRestore::new(replica.local_path());
+    let snapshot = snapshot_dir.map(|dir| dir.path().join(SNAPSHOT));
+    let source = match &snapshot {
+        Some(path) => LiveSource::Snapshot(path),
+        None => LiveSource::Checkpointed,
+    };
+    Ok(replica.push_live(source, &restore).await?)
+}
+
 /// A [`rusqlite::Connection`] on a local copy of a SQLite database kept in
 /// object storage, with a blocking API.
 ///
@@ -148,15 +166,9 @@ impl SyncedConnection {
     /// local database keeps its changes for the next sync);
     /// [`Error::Database`] when the checkpoint fails.
     pub fn sync(&mut self) -> Result<SyncReport> {
-        let (snapshot, _dir) = self.prepare_sync()?;
-        let restore = BackupRestore::new(self.local_path());
-        let source = match &snapshot {
-            Some(path) => LiveSource::Snapshot(path),
-            None => LiveSource::Checkpointed,
-        };
-        Ok(self
-            .exec
-            .block_on(self.replica.push_live(source, &restore))?)
+        let snapshot = self.prepare_sync()?;
+        self.exec
+            .block_on(push_prepared(&mut self.replica, snapshot.as_ref()))
     }
 
     /// [`sync`](Self::sync) for a connection opened with
@@ -167,20 +179,15 @@ impl SyncedConnection {
     ///
     /// As [`sync`](Self::sync).
     pub async fn sync_async(&mut self) -> Result<SyncReport> {
-        let (snapshot, _dir) = self.prepare_sync()?;
-        let restore = BackupRestore::new(self.local_path());
-        let source = match &snapshot {
-            Some(path) => LiveSource::Snapshot(path),
-            None => LiveSource::Checkpointed,
-        };
-        Ok(self.replica.push_live(source, &restore).await?)
+        let snapshot = self.prepare_sync()?;
+        push_prepared(&mut self.replica, snapshot.as_ref()).await
     }
 
     /// Checks there is no open transaction and checkpoints; when another
     /// connection's reader keeps the checkpoint from completing, makes a
-    /// snapshot with `VACUUM INTO` and returns its path (and its folder,
-    /// removed on drop).
-    fn prepare_sync(&self) -> Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
+    /// snapshot with `VACUUM INTO` and returns the temp folder holding it
+    /// (as [`SNAPSHOT`], removed on drop).
+    fn prepare_sync(&self) -> Result<Option<tempfile::TempDir>> {
         if !self.conn().is_autocommit() {
             return Err(Error::InTransaction {
                 path: self.local_path().to_owned(),
@@ -191,7 +198,7 @@ impl SyncedConnection {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
             .map_err(self.db_error("checkpoint"))?;
         if busy == 0 {
-            return Ok((None, None));
+            return Ok(None);
         }
         let dir = tempfile::TempDir::new().map_err(|e| {
             Error::Sync(s3sqlite_core::Error::Io {
@@ -200,11 +207,11 @@ impl SyncedConnection {
                 source: e,
             })
         })?;
-        let snapshot = dir.path().join("snapshot.db");
+        let snapshot = dir.path().join(SNAPSHOT);
         self.conn()
             .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])
             .map_err(self.db_error("snapshot"))?;
-        Ok((Some(snapshot), Some(dir)))
+        Ok(Some(dir))
     }
 
     /// Where the local copy stands against the remote, with one HEAD request.
