@@ -26,7 +26,7 @@ impl ContentHash {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the file cannot be opened or read.
+    /// [`Error::Io`](crate::Error::Io) when the file cannot be opened or read.
     pub fn of_file(path: &Path) -> Result<Self> {
         let map = crate::mmap::map_file(path)?;
         Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
