@@ -3,15 +3,18 @@
 use std::path::PathBuf;
 
 use crate::remote::RemoteVersion;
+use crate::verify::Corruption;
 
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while opening, pulling or pushing a replica.
 ///
-/// Each variant names the URL or local path it concerns. The underlying cause,
-/// where there is one, is returned by [`std::error::Error::source`] and is not
-/// repeated in the message.
+/// Each variant names the URL or local path it concerns. Where there is an
+/// underlying cause, the message ends with its root in a few words
+/// ("…: connection refused"), so a log line of `{err}` says why; the whole
+/// chain stays available through [`std::error::Error::source`]. No message
+/// holds a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -45,7 +48,10 @@ pub enum Error {
     },
 
     /// The object store for the URL could not be configured.
-    #[error("could not configure the object store for {url}")]
+    #[error(
+        "could not configure the object store for {url}: {}",
+        root_cause(source)
+    )]
     Config {
         /// The remote URL.
         url: String,
@@ -116,6 +122,33 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The remote object is not the database it should be: not what its
+    /// uploader's stamp announced (a torn upload the store kept), or not what
+    /// its own header says. Nothing local was replaced.
+    #[error("{url} is damaged: {problem}; the local copy was left as it was")]
+    Corrupt {
+        /// The remote URL.
+        url: String,
+        /// What is wrong with it.
+        problem: Corruption,
+    },
+
+    /// The local file system has too little free space for a download.
+    /// Nothing was written.
+    #[error(
+        "not enough free space in {path} to download {url}: {needed} bytes needed, {available} available"
+    )]
+    NoSpace {
+        /// The folder of the local copy.
+        path: PathBuf,
+        /// The remote URL.
+        url: String,
+        /// The bytes the download needs.
+        needed: u64,
+        /// The bytes free for this process.
+        available: u64,
+    },
+
     /// A download ended with fewer or more bytes than the object has.
     #[error("download of {url} is truncated: expected {expected} bytes, got {actual}")]
     Truncated {
@@ -177,7 +210,7 @@ pub enum Error {
     },
 
     /// A local file operation failed.
-    #[error("could not {op} {path}")]
+    #[error("could not {op} {path}: {source}")]
     Io {
         /// What was being done, e.g. "read" or "create folder".
         op: &'static str,
@@ -188,7 +221,9 @@ pub enum Error {
     },
 
     /// The state file next to the local copy could not be parsed.
-    #[error("state file {path} is corrupt: delete it to treat the local copy as untracked")]
+    #[error(
+        "state file {path} is corrupt ({source}): delete it to treat the local copy as untracked"
+    )]
     CorruptState {
         /// The state file.
         path: PathBuf,
@@ -197,7 +232,7 @@ pub enum Error {
     },
 
     /// A request to the remote failed.
-    #[error("request to {url} failed")]
+    #[error("request to {url} failed: {}", root_cause(source))]
     Remote {
         /// The remote URL.
         url: String,
@@ -206,13 +241,23 @@ pub enum Error {
     },
 
     /// A sync policy returned an error of its own.
-    #[error("sync policy failed for {url}")]
+    #[error("sync policy failed for {url}: {}", root_cause(source.as_ref()))]
     Policy {
         /// The remote URL.
         url: String,
         /// The policy's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// The innermost error of `err`'s source chain, in its own words: what a
+/// person needs to know first ("Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = err;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    root.to_string()
 }
 
 fn show(version: Option<&RemoteVersion>) -> String {

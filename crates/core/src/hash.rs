@@ -32,6 +32,11 @@ impl ContentHash {
         Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
     }
 
+    /// What a BLAKE3 hasher fed with the file's bytes finished with.
+    pub(crate) fn from_hasher(hasher: &blake3::Hasher) -> Self {
+        ContentHash(*hasher.finalize().as_bytes())
+    }
+
     /// The hash as 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         blake3::Hash::from_bytes(self.0).to_hex().to_string()

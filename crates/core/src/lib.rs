@@ -71,22 +71,25 @@
 //! | `azure` | no | `az://` URLs |
 
 mod error;
+mod files;
 mod hash;
 mod mmap;
 mod policy;
 mod remote;
 mod replica;
 mod report;
+mod verify;
 
 pub use crate::error::{Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
-    ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, Stamp,
+    Downloaded, ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, Stamp,
     TransferOptions, WriteCondition,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Status, SyncAction, SyncReport};
+pub use crate::verify::Corruption;
 
 pub use async_trait::async_trait;
 pub use object_store;

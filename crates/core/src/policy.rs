@@ -101,16 +101,22 @@ impl Conflict<'_> {
         self.remote
     }
 
-    /// Downloads the remote's current version into `dest`, so the policy can
-    /// open both sides. Returns `false` when the remote object is absent.
+    /// Downloads the remote's current version into `dest`, verified as the
+    /// engine verifies its own downloads, so the policy can open both sides.
+    /// Returns `false` when the remote object is absent.
     ///
     /// # Errors
     ///
-    /// As [`RemoteStore::download`].
+    /// As [`RemoteStore::download`]; [`Error::Truncated`](crate::Error::Truncated),
+    /// [`Error::NotSqlite`](crate::Error::NotSqlite) or
+    /// [`Error::Corrupt`](crate::Error::Corrupt) when the bytes are not the
+    /// database the version announced.
     pub async fn fetch_current(&self, dest: &Path) -> Result<bool> {
         match self.current {
             Some(current) => {
-                self.remote.download(dest, current, self.transfer).await?;
+                let downloaded = self.remote.download(dest, current, self.transfer).await?;
+                let url = self.remote.to_string();
+                crate::verify::verify_download(&url, dest, current, &downloaded)?;
                 Ok(true)
             }
             None => Ok(false),

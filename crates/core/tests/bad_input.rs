@@ -116,7 +116,7 @@ async fn unwritable_local_folder_is_reported(fx: Fixture) {
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "could not create folder /proc/s3sqlite-test"
+        "could not create folder /proc/s3sqlite-test: No such file or directory (os error 2)"
     );
     assert!(std::error::Error::source(&err).is_some());
     assert_eq!(remote_bytes(&fx, "db").await, before);

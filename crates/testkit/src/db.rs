@@ -52,7 +52,10 @@ where
     let conn = Connection::open(&path).map_err(sqlite(&path))?;
     build(&conn).map_err(sqlite(&path))?;
     conn.close().map_err(|(_, e)| sqlite(&path)(e))?;
-    let stamp = Stamp::new(ContentHash::of_file(&path)?);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| crate::Error::io("read metadata of", &path, e))?
+        .len();
+    let stamp = Stamp::new(ContentHash::of_file(&path)?, size);
     Ok(remote
         .upload(&path, &WriteCondition::Overwrite, &stamp)
         .await?)

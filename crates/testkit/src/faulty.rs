@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use s3sqlite_core::{
-    ContentHash, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions, WriteCondition,
-    async_trait,
+    ContentHash, Downloaded, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions,
+    WriteCondition, async_trait,
 };
 
 /// A kind of request to a remote.
@@ -47,6 +47,9 @@ enum Fault {
     /// The next upload reads this many bytes of the file, then fails
     /// without landing.
     FailUploadAfter(u64),
+    /// The next upload lands only this many bytes of the file, with the
+    /// whole file's stamp, then fails.
+    TearUpload(u64),
     /// The next download writes this many bytes, then fails.
     FailDownloadAfter(u64),
     /// The next download keeps this many bytes and reports success.
@@ -126,6 +129,13 @@ impl<R: RemoteStore> FaultyRemote<R> {
     /// a connection lost during the upload.
     pub fn fail_upload_after(&self, bytes: u64) -> &Self {
         self.arm(Fault::FailUploadAfter(bytes))
+    }
+
+    /// The next upload lands only the first `bytes` of the file, stamped as
+    /// the whole file, then reports an error: what a store that keeps the
+    /// partial body of an interrupted PUT holds after the uploader died.
+    pub fn tear_upload(&self, bytes: u64) -> &Self {
+        self.arm(Fault::TearUpload(bytes))
     }
 
     /// The next download writes `bytes`, then fails: a connection lost
@@ -211,17 +221,25 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
         dest: &Path,
         expected: &RemoteVersion,
         transfer: &TransferOptions,
-    ) -> Result<u64> {
+    ) -> Result<Downloaded> {
         self.enter(Op::Download).await?;
         if let Some(Fault::OverwriteDuringDownload(path)) =
             self.take(|f| matches!(f, Fault::OverwriteDuringDownload(_)))
         {
-            let stamp = Stamp::new(ContentHash::of_file(&path)?);
+            let size = std::fs::metadata(&path)
+                .map_err(|e| Error::Io {
+                    op: "read metadata of",
+                    path: path.clone(),
+                    source: e,
+                })?
+                .len();
+            let stamp = Stamp::new(ContentHash::of_file(&path)?, size);
             self.inner
                 .upload(&path, &WriteCondition::Overwrite, &stamp)
                 .await?;
         }
-        let n = self.inner.download(dest, expected, transfer).await?;
+        let downloaded = self.inner.download(dest, expected, transfer).await?;
+        let n = downloaded.size;
         let cut = |len: u64| {
             std::fs::OpenOptions::new()
                 .write(true)
@@ -237,13 +255,13 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
             Some(Fault::TruncateDownload(keep)) => {
                 let keep = keep.min(n);
                 cut(keep)?;
-                Ok(keep)
+                Ok(Downloaded::new(keep))
             }
             Some(Fault::FailDownloadAfter(keep)) => {
                 cut(keep.min(n))?;
                 Err(self.injected(format!("download failed after {keep} bytes")))
             }
-            _ => Ok(n),
+            _ => Ok(downloaded),
         }
     }
 
@@ -271,6 +289,25 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
                 }
             })?;
             return Err(self.injected(format!("upload failed after {bytes} bytes")));
+        }
+        if let Some(Fault::TearUpload(bytes)) = self.take(|f| matches!(f, Fault::TearUpload(_))) {
+            let io = |op, e| Error::Io {
+                op,
+                path: src.to_owned(),
+                source: e,
+            };
+            let torn =
+                tempfile::NamedTempFile::new().map_err(|e| io("create a temp file for", e))?;
+            let mut file = std::fs::File::open(src).map_err(|e| io("open", e))?;
+            std::io::copy(
+                &mut std::io::Read::take(&mut file, bytes),
+                &mut torn.as_file(),
+            )
+            .map_err(|e| io("read", e))?;
+            self.inner.upload(torn.path(), condition, stamp).await?;
+            return Err(self.injected(format!(
+                "upload landed {bytes} bytes, then the uploader died"
+            )));
         }
         let version = self.inner.upload(src, condition, stamp).await?;
         if self

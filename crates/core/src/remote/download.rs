@@ -5,24 +5,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use object_store::{GetOptions, GetRange};
 
 use super::object_store::ObjectStoreRemote;
-use super::{RemoteVersion, TransferOptions};
+use super::{Downloaded, RemoteVersion, TransferOptions};
+use crate::hash::ContentHash;
 use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`, at most
-/// `transfer.parallelism` in flight, each written at its offset. Every part
-/// is pinned to the version (`If-Match` on the entity tag, and the version id
-/// where there is one), so an overwrite mid-download fails the download
-/// instead of tearing the file.
+/// `transfer.parallelism` in flight, each written at its offset and hashed in
+/// order as it arrives, so the file is never read back. Every part is pinned
+/// to the version (`If-Match` on the entity tag, and the version id where
+/// there is one), so an overwrite mid-download fails the download instead of
+/// tearing the file.
 pub(crate) async fn ranged(
     remote: &ObjectStoreRemote,
     dest: &Path,
     expected: &RemoteVersion,
     transfer: &TransferOptions,
-) -> Result<u64> {
+) -> Result<Downloaded> {
     let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     file.set_len(expected.size)
         .map_err(|e| Error::io("size", dest, e))?;
@@ -35,33 +37,39 @@ pub(crate) async fn ranged(
     if parts.is_empty() {
         // an empty object: one request still pins the version and proves it exists
         fetch(remote, expected, None).await?;
-        return Ok(0);
+        return Ok(Downloaded::new(0).with_hash(ContentHash::of_bytes(&[])));
     }
     let whole = parts.len() == 1;
-    stream::iter(parts)
-        .map(|(start, end)| {
-            let file = Arc::clone(&file);
-            async move {
-                let range = (!whole).then_some(start..end);
-                let bytes = fetch(remote, expected, range).await?;
-                if bytes.len() as u64 != end - start {
-                    return Err(Error::Truncated {
-                        url: remote.url().to_owned(),
-                        expected: expected.size,
-                        actual: start + bytes.len() as u64,
-                    });
-                }
-                let path = dest.to_path_buf();
-                tokio::task::spawn_blocking(move || write_at(&file, &bytes, start))
-                    .await
-                    .expect("positioned write panicked")
-                    .map_err(|e| Error::io("write", path, e))
+    // `buffered` yields the parts in order while up to `parallelism` are
+    // fetched at once, so one hasher sees the bytes in file order
+    let mut arriving = stream::iter(parts)
+        .map(|(start, end)| async move {
+            let range = (!whole).then_some(start..end);
+            let bytes = fetch(remote, expected, range).await?;
+            if bytes.len() as u64 != end - start {
+                return Err(Error::Truncated {
+                    url: remote.url().to_owned(),
+                    expected: expected.size,
+                    actual: start + bytes.len() as u64,
+                });
             }
+            Ok((start, bytes))
         })
-        .buffer_unordered(transfer.parallelism.max(1))
-        .try_collect::<()>()
-        .await?;
-    Ok(expected.size)
+        .buffered(transfer.parallelism.max(1));
+    let mut hasher = blake3::Hasher::new();
+    while let Some(part) = arriving.next().await {
+        let (start, bytes) = part?;
+        let file = Arc::clone(&file);
+        let path = dest.to_path_buf();
+        hasher = tokio::task::spawn_blocking(move || {
+            write_at(&file, &bytes, start).map_err(|e| Error::io("write", path, e))?;
+            hasher.update(&bytes);
+            Ok::<_, Error>(hasher)
+        })
+        .await
+        .expect("positioned write panicked")?;
+    }
+    Ok(Downloaded::new(expected.size).with_hash(ContentHash::from_hasher(&hasher)))
 }
 
 /// One GET of the pinned version, whole or one range.

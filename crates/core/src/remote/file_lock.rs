@@ -9,8 +9,7 @@
 //! stamp from one write. Downloads need no lock: a rename swaps the whole
 //! file, and they are pinned to the version they started from.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::object_store::ObjectStoreRemote;
 use super::{RemoteVersion, Stamp, WriteCondition};
+use crate::files::{
+    open_lock_file, remove_leftovers, sync_dir, temp_file_beside, write_atomically,
+};
 use crate::{Error, Result};
 
 /// `.NAME.SUFFIX` beside the object at `path`.
@@ -43,16 +45,6 @@ impl Drop for Held {
         // leaves nothing to undo
         let _ = self.0.unlock();
     }
-}
-
-/// Opens (creating) the lock file at `path`, without taking the lock.
-pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io("open lock file", path, e))
 }
 
 async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
@@ -115,6 +107,9 @@ pub(crate) async fn upload(
     stamp: &Stamp,
 ) -> Result<RemoteVersion> {
     let _held = lock(object, true).await?;
+    // a writer killed mid-copy leaves its temp file: nobody else writes now
+    remove_leftovers(object, "s3sqlite-upload-")?;
+    remove_leftovers(&sidecar(object, "s3sqlite-stamp"), "s3sqlite-tmp-")?;
     let current = head_locked(remote, object).await?;
     if !condition.holds(current.as_ref()) {
         return Err(Error::conflict(remote.url(), condition.expected(), current));
@@ -148,10 +143,7 @@ pub(crate) async fn upload(
 /// the folder.
 fn replace(object: &Path, src: &Path, previous_mtime: Option<SystemTime>) -> Result<()> {
     let dir = object.parent().expect("file remotes have a parent folder");
-    let mut temp = tempfile::Builder::new()
-        .prefix(".s3sqlite-upload-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create temp file in", dir, e))?;
+    let mut temp = temp_file_beside(object, "s3sqlite-upload-")?;
     let mut input = File::open(src).map_err(|e| Error::io("open", src, e))?;
     std::io::copy(&mut input, temp.as_file_mut()).map_err(|e| Error::io("copy", src, e))?;
     temp.as_file()
@@ -170,29 +162,4 @@ fn replace(object: &Path, src: &Path, previous_mtime: Option<SystemTime>) -> Res
     temp.persist(object)
         .map_err(|e| Error::io("rename into", object, e.error))?;
     sync_dir(dir)
-}
-
-/// Writes `bytes` to `path` through a temp file, fsync and rename.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("written files have a parent folder");
-    let mut temp = tempfile::Builder::new()
-        .prefix(".s3sqlite-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create temp file in", dir, e))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| Error::io("write", temp.path(), e))?;
-    temp.persist(path)
-        .map_err(|e| Error::io("rename into", path, e.error))?;
-    sync_dir(dir)
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync folder", dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }

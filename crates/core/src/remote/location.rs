@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -32,6 +33,66 @@ pub(crate) enum Backend {
     Custom,
 }
 
+/// How long a connection may take to open, by default.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take from connecting to its last byte, by default.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a failed request is retried, by default.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+const DEFAULT_RETRIES: usize = 3;
+/// After this long since a request was first sent no retry starts, by default.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(10);
+
+/// Timeouts and retries for the cloud stores.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Network {
+    /// Set on the builder; else the environment's, else the default.
+    pub(crate) connect_timeout: Option<Duration>,
+    /// Set on the builder; else the environment's, else the default.
+    pub(crate) request_timeout: Option<Duration>,
+    /// Set on the builder; else the default.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    pub(crate) retry: Option<object_store::RetryConfig>,
+}
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+impl Network {
+    /// The client timeouts, each with whether the builder set it (and so
+    /// overrides the environment).
+    fn client_settings(&self) -> [(object_store::ClientConfigKey, String, bool); 2] {
+        use object_store::ClientConfigKey;
+        let setting = |key, set: Option<Duration>, default: Duration| {
+            let value = set.unwrap_or(default);
+            (key, format!("{}ms", value.as_millis()), set.is_some())
+        };
+        [
+            setting(
+                ClientConfigKey::ConnectTimeout,
+                self.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            setting(
+                ClientConfigKey::Timeout,
+                self.request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+            ),
+        ]
+    }
+
+    fn retry(&self) -> object_store::RetryConfig {
+        self.retry
+            .clone()
+            .unwrap_or_else(|| object_store::RetryConfig {
+                max_retries: DEFAULT_RETRIES,
+                retry_timeout: DEFAULT_RETRY_WINDOW,
+                ..object_store::RetryConfig::default()
+            })
+    }
+}
+
 /// A parsed remote URL.
 #[derive(Debug)]
 pub(crate) struct Location {
@@ -54,6 +115,9 @@ pub(crate) fn memory_store() -> Arc<InMemory> {
     STORE.get_or_init(|| Arc::new(InMemory::new())).clone()
 }
 
+/// The longest key S3, GCS and Azure accept, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
 fn invalid(url: &str, reason: impl Into<String>) -> Error {
     Error::InvalidUrl {
         url: url.to_owned(),
@@ -61,16 +125,81 @@ fn invalid(url: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// `input` with anything that may be a secret masked: user-info (up to the
+/// last `@`) and a query string or fragment. For URLs that are refused, so
+/// that the error never repeats a credential.
+fn redact(input: &str) -> String {
+    let cut = input.find(['?', '#']).unwrap_or(input.len());
+    let (head, tail) = input.split_at(cut);
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+            None => head.to_owned(),
+        },
+        None => head.to_owned(),
+    };
+    if !tail.is_empty() {
+        out.push_str(&tail[..1]);
+        out.push_str("***");
+    }
+    out
+}
+
+/// What `Url::parse` says of `input`, in terms of this crate's URLs.
+fn unparsable(input: &str, err: url::ParseError) -> Error {
+    if err == url::ParseError::RelativeUrlWithoutBase {
+        let hint = if input.starts_with('/') {
+            format!("; for a file on this machine use file://{input}")
+        } else {
+            String::new()
+        };
+        return invalid(
+            &redact(input),
+            format!(
+                "not a URL: expected s3://bucket/key, s3sqlite://bucket/key, gs://bucket/key, \
+                 az://container/key, file:///abs/path or memory:///key{hint}"
+            ),
+        );
+    }
+    invalid(&redact(input), err.to_string())
+}
+
 impl Location {
     pub(crate) fn parse(input: &str) -> Result<Self> {
-        let url = Url::parse(input).map_err(|e| invalid(input, e.to_string()))?;
+        let url = Url::parse(input).map_err(|e| unparsable(input, e))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                &redact(input),
+                "credentials in the URL are not accepted (they would show in logs): set them in \
+                 the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or with \
+                 ObjectStoreRemoteBuilder::with_option",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                &redact(input),
+                "a query string or fragment is not accepted: store options go in the \
+                 environment or ObjectStoreRemoteBuilder::with_option",
+            ));
+        }
         let scheme = url.scheme().to_owned();
         let key_of = |path: &str| -> Result<ObjectPath> {
             let trimmed = path.trim_start_matches('/');
             if trimmed.is_empty() || trimmed.ends_with('/') {
                 return Err(invalid(input, "missing object key after the bucket"));
             }
-            ObjectPath::from_url_path(trimmed).map_err(|e| invalid(input, e.to_string()))
+            let key =
+                ObjectPath::from_url_path(trimmed).map_err(|e| invalid(input, e.to_string()))?;
+            if key.as_ref().len() > MAX_KEY_BYTES {
+                return Err(invalid(
+                    input,
+                    format!(
+                        "the key is {} bytes long: S3, GCS and Azure accept at most {MAX_KEY_BYTES}",
+                        key.as_ref().len()
+                    ),
+                ));
+            }
+            Ok(key)
         };
         match scheme.as_str() {
             "s3" | "s3sqlite" | "gs" | "az" => {
@@ -136,16 +265,12 @@ impl Location {
     pub(crate) fn build(
         &self,
         options: &[(String, String)],
-        #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))] retry: Option<
-            object_store::RetryConfig,
-        >,
+        network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
-        let retry: Option<()> = None;
         match self.scheme.as_str() {
-            "s3" | "s3sqlite" => self.build_s3(options, retry),
-            "gs" => self.build_gcs(options, retry),
-            "az" => self.build_azure(options, retry),
+            "s3" | "s3sqlite" => self.build_s3(options, network),
+            "gs" => self.build_gcs(options, network),
+            "az" => self.build_azure(options, network),
             "memory" => {
                 self.no_options(options)?;
                 Ok((memory_store(), Backend::Memory))
@@ -198,26 +323,39 @@ impl Location {
     fn build_s3(
         &self,
         options: &[(String, String)],
-        retry: Option<object_store::RetryConfig>,
+        network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+        if builder
+            .get_config_value(&AmazonS3ConfigKey::Checksum)
+            .is_none()
+        {
+            // the server checks the body against it, so an interrupted PUT
+            // never lands as a partial object; object_store hashes the body
+            // with SHA-256 for the signature anyway
+            builder = builder.with_checksum_algorithm(Checksum::SHA256);
+        }
+        for (key, value, explicit) in network.client_settings() {
+            let key = AmazonS3ConfigKey::Client(key);
+            if explicit || builder.get_config_value(&key).is_none() {
+                builder = builder.with_config(key, value);
+            }
+        }
         for (key, value) in options {
             let key: AmazonS3ConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
-        if let Some(retry) = retry {
-            builder = builder.with_retry(retry);
-        }
+        builder = builder.with_retry(network.retry());
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::S3))
     }
 
     #[cfg(not(feature = "aws"))]
-    fn build_s3<R>(
+    fn build_s3(
         &self,
         _: &[(String, String)],
-        _: Option<R>,
+        _: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),
@@ -229,26 +367,30 @@ impl Location {
     fn build_gcs(
         &self,
         options: &[(String, String)],
-        retry: Option<object_store::RetryConfig>,
+        network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
         let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&self.bucket);
+        for (key, value, explicit) in network.client_settings() {
+            let key = GoogleConfigKey::Client(key);
+            if explicit || builder.get_config_value(&key).is_none() {
+                builder = builder.with_config(key, value);
+            }
+        }
         for (key, value) in options {
             let key: GoogleConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
-        if let Some(retry) = retry {
-            builder = builder.with_retry(retry);
-        }
+        builder = builder.with_retry(network.retry());
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }
 
     #[cfg(not(feature = "gcp"))]
-    fn build_gcs<R>(
+    fn build_gcs(
         &self,
         _: &[(String, String)],
-        _: Option<R>,
+        _: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),
@@ -260,26 +402,30 @@ impl Location {
     fn build_azure(
         &self,
         options: &[(String, String)],
-        retry: Option<object_store::RetryConfig>,
+        network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
         let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
+        for (key, value, explicit) in network.client_settings() {
+            let key = AzureConfigKey::Client(key);
+            if explicit || builder.get_config_value(&key).is_none() {
+                builder = builder.with_config(key, value);
+            }
+        }
         for (key, value) in options {
             let key: AzureConfigKey = key.parse().map_err(|e| self.config_error(e))?;
             builder = builder.with_config(key, value);
         }
-        if let Some(retry) = retry {
-            builder = builder.with_retry(retry);
-        }
+        builder = builder.with_retry(network.retry());
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }
 
     #[cfg(not(feature = "azure"))]
-    fn build_azure<R>(
+    fn build_azure(
         &self,
         _: &[(String, String)],
-        _: Option<R>,
+        _: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         Err(Error::FeatureDisabled {
             url: self.url.clone(),

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::hash::ContentHash;
 
-pub(crate) use self::file_lock::{open_lock_file, sync_dir, write_atomically};
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 
 /// What the engine needs from the place a database lives.
@@ -38,16 +37,19 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
     async fn head(&self) -> Result<Option<RemoteVersion>>;
 
     /// Writes the object, pinned to `expected`, into the file `dest`
-    /// (created or truncated), and returns the number of bytes written.
+    /// (created or truncated), and says how many bytes it wrote and, where
+    /// it hashed them on the way, their hash.
     ///
     /// `transfer` says how large the ranged parts may be and how many may be
-    /// in flight; a remote without ranged reads may ignore it.
+    /// in flight; a remote without ranged reads may ignore it. The engine
+    /// verifies what was written before it replaces anything: size, header,
+    /// and the content hash against `expected`'s [`Stamp`].
     async fn download(
         &self,
         dest: &Path,
         expected: &RemoteVersion,
         transfer: &TransferOptions,
-    ) -> Result<u64>;
+    ) -> Result<Downloaded>;
 
     /// Uploads the file `src` if `condition` holds, storing `stamp` with the
     /// object where the backend keeps metadata, and returns the new version
@@ -146,36 +148,75 @@ impl Display for RemoteVersion {
     }
 }
 
-/// What s3sqlite stores with every object it uploads: the content hash, and
-/// an id unique to the upload.
+/// What s3sqlite stores with every object it uploads: the content hash and
+/// size of the bytes sent, and an id unique to the upload.
 ///
 /// The engine writes the stamp into its state file before the upload, so
 /// that after a crash between the upload and the record it can tell its own
 /// upload (same id) from another writer's, even one with identical bytes.
+/// It adopts such an upload only when the object's size is the stamp's: a
+/// store that keeps the partial body of an interrupted PUT shows our id on
+/// a torn object, which is uploaded again. Every download of a stamped
+/// object is checked against the stamp's hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stamp {
     /// The hash of the uploaded bytes.
     pub content_hash: ContentHash,
+    /// How many bytes were uploaded.
+    pub size: u64,
     /// An id unique to one upload.
     pub upload_id: String,
 }
 
 impl Stamp {
-    /// A stamp for uploading bytes that hash to `content_hash`, with a fresh id.
-    pub fn new(content_hash: ContentHash) -> Self {
+    /// A stamp for uploading `size` bytes that hash to `content_hash`, with a
+    /// fresh id.
+    pub fn new(content_hash: ContentHash, size: u64) -> Self {
         Stamp {
             content_hash,
+            size,
             upload_id: fresh_id(),
         }
     }
 
     /// A stamp with a given id, as read back from a store.
-    pub fn with_id(content_hash: ContentHash, upload_id: impl Into<String>) -> Self {
+    pub fn with_id(content_hash: ContentHash, size: u64, upload_id: impl Into<String>) -> Self {
         Stamp {
             content_hash,
+            size,
             upload_id: upload_id.into(),
         }
+    }
+
+    /// Whether `version` is this upload, landed whole: it carries this
+    /// stamp and has the stamp's size.
+    pub fn landed_as(&self, version: &RemoteVersion) -> bool {
+        version.stamp.as_ref() == Some(self) && version.size == self.size
+    }
+}
+
+/// What a [`RemoteStore::download`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Downloaded {
+    /// The number of bytes written.
+    pub size: u64,
+    /// The hash of the bytes written, where the remote hashed them as they
+    /// arrived; `None` makes the engine read the file to hash it.
+    pub hash: Option<ContentHash>,
+}
+
+impl Downloaded {
+    /// `size` bytes written, not hashed.
+    pub fn new(size: u64) -> Self {
+        Downloaded { size, hash: None }
+    }
+
+    /// Sets the hash of the bytes written.
+    pub fn with_hash(mut self, hash: ContentHash) -> Self {
+        self.hash = Some(hash);
+        self
     }
 }
 
@@ -261,7 +302,7 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
         dest: &Path,
         expected: &RemoteVersion,
         transfer: &TransferOptions,
-    ) -> Result<u64> {
+    ) -> Result<Downloaded> {
         (**self).download(dest, expected, transfer).await
     }
 

@@ -3,6 +3,7 @@
 use std::fmt::{self, Debug, Display};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,14 +13,17 @@ use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
 
-use super::location::{Backend, Location};
+use super::location::{Backend, Location, Network};
 use super::{
-    RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download, file_lock,
+    Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download,
+    file_lock,
 };
 use crate::{Error, Result};
 
 /// The metadata key under which the content hash is stored with the object.
 const HASH_METADATA_KEY: &str = "s3sqlite-blake3";
+/// The metadata key under which the uploaded size is stored with the object.
+const SIZE_METADATA_KEY: &str = "s3sqlite-size";
 /// The metadata key under which the upload id is stored with the object.
 const UPLOAD_ID_METADATA_KEY: &str = "s3sqlite-upload-id";
 
@@ -70,8 +74,7 @@ pub struct ObjectStoreRemote {
 pub struct ObjectStoreRemoteBuilder {
     url: String,
     options: Vec<(String, String)>,
-    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-    retry: Option<object_store::RetryConfig>,
+    network: Network,
 }
 
 impl Debug for ObjectStoreRemoteBuilder {
@@ -123,11 +126,34 @@ impl ObjectStoreRemoteBuilder {
 
     /// Sets how failed requests to a cloud store are retried.
     ///
-    /// By default, object_store's: up to 10 retries within 3 minutes, with
-    /// exponential backoff.
+    /// By default, up to 3 retries with exponential backoff from 100 ms,
+    /// and none started 10 s or more after the first attempt: a refused
+    /// connection fails within about a second, and a server that accepts
+    /// and never answers fails after one [request
+    /// timeout](Self::with_request_timeout).
     #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub fn with_retry(mut self, retry: object_store::RetryConfig) -> Self {
-        self.retry = Some(retry);
+        self.network.retry = Some(retry);
+        self
+    }
+
+    /// Sets how long opening a connection to a cloud store may take.
+    ///
+    /// By default, the environment's (`AWS_CONNECT_TIMEOUT` for S3), else
+    /// 5 s.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.network.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how long one request to a cloud store may take, from connecting
+    /// to its last byte: a HEAD, one ranged part of a download (8 MiB by
+    /// default), or the whole PUT of an upload. Raise it for databases that
+    /// take longer than that to upload on your link.
+    ///
+    /// By default, the environment's (`AWS_TIMEOUT` for S3), else 30 s.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.network.request_timeout = Some(timeout);
         self
     }
 
@@ -141,10 +167,7 @@ impl ObjectStoreRemoteBuilder {
     /// [`Error::BucketNotFound`] for a `file://` URL whose folder is missing.
     pub fn build(self) -> Result<ObjectStoreRemote> {
         let location = Location::parse(&self.url)?;
-        #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-        let (store, backend) = location.build(&self.options, self.retry)?;
-        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
-        let (store, backend) = location.build(&self.options)?;
+        let (store, backend) = location.build(&self.options, &self.network)?;
         Ok(ObjectStoreRemote {
             store,
             key: location.key,
@@ -169,8 +192,7 @@ impl ObjectStoreRemote {
         ObjectStoreRemoteBuilder {
             url: url.into(),
             options: Vec::new(),
-            #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-            retry: None,
+            network: Network::default(),
         }
     }
 
@@ -249,12 +271,11 @@ impl ObjectStoreRemote {
                         .map(|value| value.as_ref().to_owned())
                 };
                 let stamp = match (
-                    metadata(HASH_METADATA_KEY),
+                    metadata(HASH_METADATA_KEY).and_then(|hash| hash.parse().ok()),
+                    metadata(SIZE_METADATA_KEY).and_then(|size| size.parse().ok()),
                     metadata(UPLOAD_ID_METADATA_KEY),
                 ) {
-                    (Some(hash), Some(id)) => {
-                        hash.parse().ok().map(|hash| Stamp::with_id(hash, id))
-                    }
+                    (Some(hash), Some(size), Some(id)) => Some(Stamp::with_id(hash, size, id)),
                     _ => None,
                 };
                 let meta = result.meta;
@@ -289,6 +310,10 @@ impl ObjectStoreRemote {
             stamp.content_hash.to_hex().into(),
         );
         attributes.insert(
+            Attribute::Metadata(SIZE_METADATA_KEY.into()),
+            stamp.size.to_string().into(),
+        );
+        attributes.insert(
             Attribute::Metadata(UPLOAD_ID_METADATA_KEY.into()),
             stamp.upload_id.clone().into(),
         );
@@ -321,8 +346,9 @@ impl ObjectStoreRemote {
 
     /// A conditional PUT failed without an answer (a server may refuse the
     /// condition and close the connection before reading the body): a HEAD
-    /// tells whether it landed (our stamp is there), lost (the condition no
-    /// longer holds), or just failed.
+    /// tells whether it landed whole (our stamp and its size are there), lost
+    /// (the condition no longer holds), or just failed. Our stamp on an
+    /// object of another size is a partial body the store kept: failed.
     async fn settle(
         &self,
         condition: &WriteCondition,
@@ -331,7 +357,8 @@ impl ObjectStoreRemote {
     ) -> Result<RemoteVersion> {
         let current = self.head_object().await?;
         match current {
-            Some(current) if current.stamp.as_ref() == Some(stamp) => Ok(current),
+            Some(current) if stamp.landed_as(&current) => Ok(current),
+            Some(current) if current.stamp.as_ref() == Some(stamp) => Err(self.remote_error(err)),
             current if !condition.holds(current.as_ref()) => {
                 Err(Error::conflict(&self.url, condition.expected(), current))
             }
@@ -364,9 +391,16 @@ fn mentions_missing_bucket(err: &object_store::Error) -> bool {
     false
 }
 
-/// The file's bytes as a payload backed by a memory map, so that an upload
-/// does not copy the database into anonymous memory.
-pub(crate) fn file_payload(path: &Path) -> Result<PutPayload> {
+/// The file's bytes as a payload: backed by a memory map for a store that
+/// sends them away, so that an upload does not copy the database into
+/// anonymous memory; copied for a store that may keep them in this process
+/// (the in-memory store would otherwise alias the local file, and see its
+/// later writes).
+pub(crate) fn file_payload(path: &Path, backend: &Backend) -> Result<PutPayload> {
+    if matches!(backend, Backend::Memory | Backend::Custom) {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        return Ok(PutPayload::from(bytes));
+    }
     Ok(match crate::mmap::map_file(path)? {
         Some(map) => PutPayload::from(Bytes::from_owner(map)),
         None => PutPayload::new(),
@@ -398,7 +432,7 @@ impl RemoteStore for ObjectStoreRemote {
         dest: &Path,
         expected: &RemoteVersion,
         transfer: &TransferOptions,
-    ) -> Result<u64> {
+    ) -> Result<Downloaded> {
         download::ranged(self, dest, expected, transfer).await
     }
 
@@ -411,7 +445,7 @@ impl RemoteStore for ObjectStoreRemote {
         if let Backend::File { path } = &self.backend {
             return file_lock::upload(self, path, src, condition, stamp).await;
         }
-        let payload = file_payload(src)?;
+        let payload = file_payload(src, &self.backend)?;
         self.put(payload, condition, stamp).await
     }
 }

@@ -1,9 +1,10 @@
 //! The [`Replica`] engine: a local copy of one remote database.
 
+mod local;
 mod options;
 mod state;
 
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,20 +12,18 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use self::state::{Fingerprint, Installing, State, lock_path, sibling, state_path};
+use self::local::{LocalFiles, remove_leftovers};
+use self::state::{Fingerprint, Installing, State, sibling, state_path};
+use crate::files::sync_dir;
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution};
-use crate::remote::{
-    ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition, open_lock_file, sync_dir,
-};
+use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition};
 use crate::report::{Status, SyncAction, SyncReport};
+use crate::verify::{check_local_header, verify_download};
 use crate::{Error, Result};
 
 pub use self::options::ReplicaOptions;
 pub(crate) use self::options::default_local_path;
-
-/// The 16 bytes every SQLite database file starts with.
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// How often a download is tried when the remote keeps changing under it.
 const DOWNLOAD_ATTEMPTS: u32 = 10;
@@ -194,42 +193,64 @@ impl Replica {
         let span = tracing::info_span!("s3sqlite.open", url = %url, path = %path.display());
         async move {
             let started = Instant::now();
-            let lock = lock_local(&path)?;
-            let state_path = state_path(&path);
-            let state = State::load(&state_path)?;
-            if let Some(state) = &state
-                && state.url != url
-            {
-                return Err(Error::TrackedElsewhere {
-                    path: path.clone(),
-                    tracked: state.url.clone(),
-                    url,
-                });
+            let files = LocalFiles::lock(&path)?;
+            let lock = files.lock_file()?;
+            match Self::open_locked(remote, url, path, options, lock, started).await {
+                Ok(replica) => Ok(replica),
+                Err(err) => {
+                    // the failed open takes back the lock file and folders
+                    // it made, while it still holds the lock
+                    files.undo();
+                    Err(err)
+                }
             }
-            let mut replica = Replica {
-                remote,
-                url,
-                path,
-                state_path,
-                state,
-                options,
-                opened: SyncReport {
-                    action: SyncAction::Reused,
-                    bytes_down: 0,
-                    bytes_up: 0,
-                    duration: Default::default(),
-                    version: None,
-                    dirty: false,
-                },
-                _lock: lock,
-            };
-            let outcome = replica.reconcile().await?;
-            replica.opened = replica.report(outcome, started);
-            tracing::info!(report = %replica.opened, "opened");
-            Ok(replica)
         }
         .instrument(span)
         .await
+    }
+
+    /// The rest of [`open`](Self::open), once the local path is locked.
+    async fn open_locked(
+        remote: Arc<dyn RemoteStore>,
+        url: String,
+        path: PathBuf,
+        options: ReplicaOptions,
+        lock: File,
+        started: Instant,
+    ) -> Result<Self> {
+        remove_leftovers(&path)?;
+        let state_path = state_path(&path);
+        let state = State::load(&state_path)?;
+        if let Some(state) = &state
+            && state.url != url
+        {
+            return Err(Error::TrackedElsewhere {
+                path: path.clone(),
+                tracked: state.url.clone(),
+                url,
+            });
+        }
+        let mut replica = Replica {
+            remote,
+            url,
+            path,
+            state_path,
+            state,
+            options,
+            opened: SyncReport {
+                action: SyncAction::Reused,
+                bytes_down: 0,
+                bytes_up: 0,
+                duration: Default::default(),
+                version: None,
+                dirty: false,
+            },
+            _lock: lock,
+        };
+        let outcome = replica.reconcile().await?;
+        replica.opened = replica.report(outcome, started);
+        tracing::info!(report = %replica.opened, "opened");
+        Ok(replica)
     }
 
     /// The local database file. Open it with any SQLite library.
@@ -573,8 +594,20 @@ impl Replica {
         let mut spurious = 0;
         loop {
             if let Some(current) = known.take() {
-                if let Some(landed) = current.as_ref().and_then(|c| self.landed_stamp(c)) {
-                    let theirs = current.expect("a landed stamp comes from a version");
+                if let Some(ours) = current.as_ref().and_then(|c| self.our_stamp(c)) {
+                    let theirs = current.expect("a stamp comes from a version");
+                    if !ours.landed_as(&theirs) {
+                        // our id on an object of another size: the store kept
+                        // the partial body of an interrupted upload of ours
+                        rounds += 1;
+                        if rounds > POLICY_ROUNDS {
+                            return Err(self.conflict_error(Some(theirs)));
+                        }
+                        tracing::warn!(version = %theirs, expected = ours.size, "remote holds a torn upload of ours, uploading again");
+                        condition = WriteCondition::IfMatch(theirs);
+                        continue;
+                    }
+                    let landed = ours;
                     tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
                     if landed.content_hash == hash {
                         return self.finish(theirs, hash, action, 0, source.same_as_local);
@@ -643,7 +676,10 @@ impl Replica {
                     path: self.path.clone(),
                 });
             }
-            let stamp = self.announce(hash)?;
+            let size = fs::metadata(&source.path)
+                .map_err(|e| Error::io("read metadata of", &source.path, e))?
+                .len();
+            let stamp = self.announce(hash, size)?;
             match self.remote.upload(&source.path, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
@@ -697,24 +733,30 @@ impl Replica {
         self.state.as_ref().map_or(&[], |s| s.pending.as_slice())
     }
 
-    /// The stamp of `version` if it is one of our uploads whose record was lost.
-    fn landed_stamp(&self, version: &RemoteVersion) -> Option<Stamp> {
-        let stamp = version.stamp.as_ref()?;
+    /// The stamp we announced for the upload whose id `version` carries, if
+    /// it is one of ours whose record was lost: landed whole when
+    /// [`Stamp::landed_as`] says so, torn otherwise.
+    fn our_stamp(&self, version: &RemoteVersion) -> Option<Stamp> {
+        let theirs = version.stamp.as_ref()?;
         self.pending()
             .iter()
-            .any(|p| p.upload_id == stamp.upload_id)
-            .then(|| stamp.clone())
+            .find(|p| p.upload_id == theirs.upload_id)
+            .cloned()
     }
 
-    /// The stamp for uploading content `hash`, written to the state file
-    /// before the upload starts, so that the upload is recognised as ours if
-    /// it lands and the record after it does not. A retry of the same content
-    /// reuses its stamp.
-    fn announce(&mut self, hash: ContentHash) -> Result<Stamp> {
-        if let Some(stamp) = self.pending().iter().find(|p| p.content_hash == hash) {
+    /// The stamp for uploading `size` bytes of content `hash`, written to the
+    /// state file before the upload starts, so that the upload is recognised
+    /// as ours if it lands and the record after it does not. A retry of the
+    /// same content reuses its stamp.
+    fn announce(&mut self, hash: ContentHash, size: u64) -> Result<Stamp> {
+        if let Some(stamp) = self
+            .pending()
+            .iter()
+            .find(|p| p.content_hash == hash && p.size == size)
+        {
             return Ok(stamp.clone());
         }
-        let stamp = Stamp::new(hash);
+        let stamp = Stamp::new(hash, size);
         let mut state = self
             .state
             .clone()
@@ -730,13 +772,11 @@ impl Replica {
         Error::conflict(&self.url, self.base(), current)
     }
 
+    /// A temp file beside the local copy, named so that the next open of
+    /// this path removes it if a crash leaves it behind, with the mode the
+    /// local copy has (or a new file's).
     fn temp_file(&self, purpose: &str) -> Result<tempfile::NamedTempFile> {
-        let dir = self.path.parent().expect("local paths have a parent");
-        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
-        tempfile::Builder::new()
-            .prefix(&format!(".{name}.s3sqlite-{purpose}-"))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("create temp file in", dir, e))
+        local::temp_file_for(&self.path, purpose)
     }
 
     /// Downloads `version` into a temp file beside the local path, checks it,
@@ -756,14 +796,16 @@ impl Replica {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            local::check_free_space(&self.path, &self.url, version.size)?;
             let temp = self.temp_file("download")?;
             let result = self
                 .remote
                 .download(temp.path(), &version, &self.options.transfer)
                 .await;
             match result {
-                Ok(received) => {
-                    let hash = self.check_download(temp.path(), &version, received)?;
+                Ok(downloaded) => {
+                    let received = downloaded.size;
+                    let hash = verify_download(&self.url, temp.path(), &version, &downloaded)?;
                     if let Some(replace) = live {
                         replace.replace(temp.path()).await?;
                         self.record_live(version, hash)?;
@@ -813,35 +855,6 @@ impl Replica {
         }
     }
 
-    /// Checks a downloaded file: size, SQLite header; fsyncs it and returns
-    /// its hash.
-    fn check_download(
-        &self,
-        path: &Path,
-        version: &RemoteVersion,
-        received: u64,
-    ) -> Result<ContentHash> {
-        let len = fs::metadata(path)
-            .map_err(|e| Error::io("read metadata of", path, e))?
-            .len();
-        if received != version.size || len != version.size {
-            return Err(Error::Truncated {
-                url: self.url.clone(),
-                expected: version.size,
-                actual: received.min(len),
-            });
-        }
-        if !has_sqlite_header(path)? {
-            return Err(Error::NotSqlite {
-                url: self.url.clone(),
-            });
-        }
-        File::open(path)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("fsync", path, e))?;
-        ContentHash::of_file(path)
-    }
-
     /// Makes a copy of the file at `src`, which may be on another file
     /// system, the local copy: copied to a temp file beside it, fsynced, and
     /// installed.
@@ -887,27 +900,6 @@ fn jitter_ms() -> u8 {
     ((nanos ^ std::process::id()) % 16) as u8
 }
 
-/// Takes the lock file of the local copy at `path`, creating its folder.
-fn lock_local(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-    }
-    if path.is_dir() {
-        return Err(Error::NotAFile {
-            path: path.to_owned(),
-        });
-    }
-    let lock = lock_path(path);
-    let file = open_lock_file(&lock)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::LocalInUse {
-            path: path.to_owned(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io("lock", lock, e)),
-    }
-}
-
 /// The first 8 bytes of a rollback journal that SQLite will play back.
 const HOT_JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
@@ -936,35 +928,6 @@ fn journal_pending(db: &Path) -> Result<bool> {
     }
 }
 
-fn has_sqlite_header(path: &Path) -> Result<bool> {
-    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut header = [0u8; 16];
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("read metadata of", path, e))?
-        .len();
-    if len == 0 {
-        // SQLite treats an empty file as an empty database
-        return Ok(true);
-    }
-    match file.read_exact(&mut header) {
-        Ok(()) => Ok(&header == SQLITE_HEADER),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
-}
-
-/// A local file about to be adopted or uploaded must be a database.
-fn check_local_header(path: &Path) -> Result<()> {
-    if has_sqlite_header(path)? {
-        Ok(())
-    } else {
-        Err(Error::LocalNotSqlite {
-            path: path.to_owned(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -973,7 +936,7 @@ mod tests {
     async fn put(remote: &ObjectStoreRemote, bytes: &[u8], dir: &Path) -> RemoteVersion {
         let src = dir.join("src.db");
         fs::write(&src, bytes).unwrap();
-        let stamp = Stamp::new(ContentHash::of_bytes(bytes));
+        let stamp = Stamp::new(ContentHash::of_bytes(bytes), bytes.len() as u64);
         remote
             .upload(&src, &WriteCondition::Overwrite, &stamp)
             .await
@@ -981,7 +944,7 @@ mod tests {
     }
 
     fn db(marker: u8) -> Vec<u8> {
-        let mut bytes = SQLITE_HEADER.to_vec();
+        let mut bytes = crate::verify::SQLITE_MAGIC.to_vec();
         bytes.resize(4096, marker);
         bytes
     }
@@ -1001,11 +964,11 @@ mod tests {
         // after the rename, before the record
         let v2 = put(&remote, &db(2), dir.path()).await;
         let temp = replica.temp_file("download").unwrap();
-        let n = remote
+        let downloaded = remote
             .download(temp.path(), &v2, &TransferOptions::default())
             .await
             .unwrap();
-        let hash = replica.check_download(temp.path(), &v2, n).unwrap();
+        let hash = verify_download(&replica.url, temp.path(), &v2, &downloaded).unwrap();
         let mut state = replica.state.clone().unwrap();
         state.installing = Some(Installing {
             version: v2.clone(),

@@ -84,7 +84,7 @@ impl State {
     /// Writes the state file atomically: temp file, fsync, rename, fsync folder.
     pub(crate) fn store(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
-        crate::remote::write_atomically(path, &json)
+        crate::files::write_atomically(path, &json)
     }
 }
 

@@ -1,0 +1,173 @@
+//! The files a replica keeps beside its local copy: the lock taken at open
+//! (and given back by an open that fails), temp files, free space.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use super::state::{lock_path, state_path};
+use crate::files::{self, temp_file_beside};
+use crate::{Error, Result};
+
+/// The temp files of a replica, `.NAME.s3sqlite-PURPOSE-…`, share this
+/// purpose prefix, and so do the state file's (`.NAME.s3sqlite-state.…`).
+const TEMP_PURPOSE: &str = "s3sqlite-";
+
+/// A temp file beside the local copy at `path` for `purpose` (`download`,
+/// `merged`), removed at the next open if a crash leaves it behind.
+pub(super) fn temp_file_for(path: &Path, purpose: &str) -> Result<NamedTempFile> {
+    temp_file_beside(path, &format!("{TEMP_PURPOSE}{purpose}-"))
+}
+
+/// Removes what killed processes left beside the local copy at `path`:
+/// partial downloads, merges, state files. Only under the replica's lock.
+pub(super) fn remove_leftovers(path: &Path) -> Result<()> {
+    files::remove_leftovers(path, TEMP_PURPOSE)
+}
+
+/// Fails with [`Error::NoSpace`] when the folder of `path` has fewer than
+/// `needed` bytes free for this process.
+pub(super) fn check_free_space(path: &Path, url: &str, needed: u64) -> Result<()> {
+    let dir = path.parent().expect("local paths have a parent");
+    #[cfg(unix)]
+    {
+        let stat = rustix::fs::statvfs(dir)
+            .map_err(|e| Error::io("read the free space of", dir, e.into()))?;
+        let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+        if needed > available {
+            return Err(Error::NoSpace {
+                path: dir.to_owned(),
+                url: url.to_owned(),
+                needed,
+                available,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, url, needed);
+    Ok(())
+}
+
+/// The lock on a local path, and what taking it created: an open that
+/// fails removes those again (see [`LocalFiles::undo`]).
+#[derive(Debug)]
+pub(super) struct LocalFiles {
+    path: PathBuf,
+    lock: File,
+    created_lock: bool,
+    /// Folders created for the local path, the deepest last.
+    created_dirs: Vec<PathBuf>,
+}
+
+impl LocalFiles {
+    /// Takes the lock file of the local copy at `path`, creating its folder.
+    pub(super) fn lock(path: &Path) -> Result<Self> {
+        let created_dirs = create_parents(path)?;
+        if path.is_dir() {
+            return Err(Error::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        let lock_path = lock_path(path);
+        loop {
+            let (lock, created_lock) = open_or_create(&lock_path)?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::LocalInUse {
+                        path: path.to_owned(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
+            }
+            // a failed open removes the lock file it created while holding
+            // it: a lock taken on the removed file guards nothing, so take
+            // the one now at the path
+            if is_at(&lock, &lock_path)? {
+                return Ok(LocalFiles {
+                    path: path.to_owned(),
+                    lock,
+                    created_lock,
+                    created_dirs,
+                });
+            }
+        }
+    }
+
+    /// Another handle on the held lock, for the replica to keep.
+    pub(super) fn lock_file(&self) -> Result<File> {
+        self.lock
+            .try_clone()
+            .map_err(|e| Error::io("open lock file", lock_path(&self.path), e))
+    }
+
+    /// Removes the lock file and folders this open created, when it left no
+    /// local copy and no state behind. Runs while the lock is held. A
+    /// failure here is reported in the log only: the open's own error is
+    /// what the caller needs, and nothing here holds data.
+    pub(super) fn undo(self) {
+        if !self.created_lock || self.path.exists() || state_path(&self.path).exists() {
+            return;
+        }
+        let lock = lock_path(&self.path);
+        if let Err(e) = fs::remove_file(&lock) {
+            tracing::warn!(path = %lock.display(), error = %e, "could not remove the lock file of a failed open");
+            return;
+        }
+        for dir in self.created_dirs.iter().rev() {
+            if let Err(e) = fs::remove_dir(dir) {
+                tracing::debug!(path = %dir.display(), error = %e, "left a folder made by a failed open");
+                return;
+            }
+        }
+    }
+}
+
+/// Creates the missing folders above `path`, returning them outermost first.
+fn create_parents(path: &Path) -> Result<Vec<PathBuf>> {
+    let Some(dir) = path.parent() else {
+        return Ok(Vec::new());
+    };
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+    Ok(missing)
+}
+
+/// Opens the lock file at `path`, saying whether this call created it.
+fn open_or_create(path: &Path) -> Result<(File, bool)> {
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((files::open_lock_file(path)?, false))
+        }
+        Err(e) => Err(Error::io("open lock file", path, e)),
+    }
+}
+
+/// Whether the open `file` is the one now at `path`.
+fn is_at(file: &File, path: &Path) -> Result<bool> {
+    let held = file
+        .metadata()
+        .map_err(|e| Error::io("read metadata of", path, e))?;
+    let now = match fs::metadata(path) {
+        Ok(now) => now,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("read metadata of", path, e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(held.dev() == now.dev() && held.ino() == now.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (held, now);
+        Ok(true)
+    }
+}
