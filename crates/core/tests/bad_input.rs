@@ -297,3 +297,225 @@ fn debug_output_shows_no_credentials() {
     assert!(!shown.contains(secret), "{shown}");
     assert!(!shown.contains("AKIDEXAMPLE"), "{shown}");
 }
+
+/// A secret that must never show in a message, a `Debug` output or a log.
+const MARKER: &str = "SECRETMARKER-9f3b";
+
+/// Everything `run` logs at trace level, from every crate, on this thread.
+fn trace_logs<T>(run: impl FnOnce() -> T) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, run);
+    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (out, logs)
+}
+
+#[test]
+fn credentials_and_query_strings_in_a_url_are_refused_without_echoing_them() {
+    for (url, shown) in [
+        (
+            format!("s3://AKIDEXAMPLE:{MARKER}@bucket/app.db"),
+            "s3://***@bucket/app.db",
+        ),
+        (
+            format!("s3://{MARKER}@bucket/app.db"),
+            "s3://***@bucket/app.db",
+        ),
+        (
+            format!("s3://bucket/app.db?aws_secret_access_key={MARKER}"),
+            "s3://bucket/app.db?***",
+        ),
+        (
+            format!("s3://AKID:{MARKER}/with/slash@bucket/app.db"),
+            "s3://***@bucket/app.db",
+        ),
+        (
+            format!("s3://bucket/app.db#{MARKER}"),
+            "s3://bucket/app.db#***",
+        ),
+    ] {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (err, logs) = trace_logs(|| {
+            runtime
+                .block_on(Replica::open_url(&url, ReplicaOptions::new()))
+                .unwrap_err()
+        });
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("invalid URL {shown:?}: ")),
+            "{message}"
+        );
+        for text in [message, format!("{err:?}"), logs] {
+            assert!(!text.contains(MARKER), "the secret shows: {text}");
+            assert!(!text.contains("AKID"), "the key id shows: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_secret_given_the_right_way_never_shows_in_trace_logs() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_, logs) = trace_logs(|| {
+        runtime.block_on(async {
+            let fx = Fixture::new(Backend::LocalStack).await.unwrap();
+            seed(&fx, "db", &["seed"]).await;
+            let remote = ObjectStoreRemote::builder(fx.url("db"))
+                .with_endpoint(std::env::var("S3SQLITE_TEST_ENDPOINT").unwrap_or_default())
+                .with_allow_http(true)
+                .with_region("us-east-1")
+                .with_option("aws_access_key_id", "test")
+                .with_option("aws_secret_access_key", MARKER)
+                .build()
+                .unwrap();
+            let shown = format!("{remote} {remote:?}");
+            assert!(!shown.contains(MARKER), "{shown}");
+            let mut a = Replica::open(
+                remote,
+                ReplicaOptions::new().with_local_path(fx.local("a.db")),
+            )
+            .await
+            .unwrap();
+            write(a.local_path(), &["mine"]);
+            a.push().await.unwrap();
+        })
+    });
+    assert!(logs.contains("s3sqlite.push"), "no trace logs captured");
+    assert!(!logs.contains(MARKER), "the secret shows in the logs");
+}
+
+#[test]
+fn a_plain_path_is_refused_with_the_accepted_urls() {
+    let err = ObjectStoreRemote::from_url("/var/data/app.db").unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "invalid URL \"/var/data/app.db\": not a URL: expected s3://bucket/key, \
+         s3sqlite://bucket/key, gs://bucket/key, az://container/key, file:///abs/path or \
+         memory:///key; for a file on this machine use file:///var/data/app.db"
+    );
+    let err = ObjectStoreRemote::from_url("app.db").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a URL: expected s3://bucket/key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_key_over_1024_bytes_is_refused_at_open() {
+    let url = format!("s3://bucket/{}", "k".repeat(1025));
+    let err = ObjectStoreRemote::from_url(&url).unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with(": the key is 1025 bytes long: S3, GCS and Azure accept at most 1024"),
+        "{err}"
+    );
+    assert!(ObjectStoreRemote::from_url(&format!("s3://bucket/{}", "k".repeat(1024))).is_ok());
+}
+
+#[tokio::test]
+async fn a_long_key_gets_a_default_local_path_that_works() {
+    let fx = Fixture::new(Backend::Memory).await.unwrap();
+    let name = format!("{}.db", "n".repeat(400));
+    let remote = fx.remote(&name);
+    assert!(remote.to_string().len() > 400);
+    let path = s3sqlite_core::default_local_path(&remote.to_string());
+    let mut a = Replica::open(remote, ReplicaOptions::new()).await.unwrap();
+    assert_eq!(a.local_path(), path);
+    write(a.local_path(), &["long"]);
+    a.push().await.unwrap();
+    drop(a);
+    assert_eq!(remote_values(&fx, &name).await, ["long"]);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_fails_within_the_request_timeout() {
+    use std::time::{Duration, Instant};
+    let silent = s3sqlite_testkit::SilentServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // a set timeout
+    let remote = silent
+        .remote_builder("s3://bucket/app.db")
+        .with_request_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = Replica::open(
+        remote,
+        ReplicaOptions::new().with_local_path(dir.path().join("a.db")),
+    )
+    .await
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Remote { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("request to s3://bucket/app.db failed: "),
+        "{err}"
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // the documented bound: the retry window (10 s) plus one request timeout
+    assert!(took < Duration::from_secs(10 + 1 + 1), "took {took:?}");
+    println!("silent endpoint, 1 s request timeout: failed after {took:?}: {err}");
+    assert!(!dir.path().join("a.db").exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // the documented default: 30 s per request, no retry started after 10 s
+    let remote = silent.remote_builder("s3://bucket/app.db").build().unwrap();
+    let started = Instant::now();
+    let err = Replica::open(
+        remote,
+        ReplicaOptions::new().with_local_path(dir.path().join("a.db")),
+    )
+    .await
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(took < Duration::from_secs(10 + 30 + 1), "took {took:?}");
+    println!("silent endpoint, default timeouts: failed after {took:?}: {err}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_cause() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let remote = ObjectStoreRemote::builder("s3://bucket/app.db")
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_allow_http(true)
+        .with_option("aws_access_key_id", "k")
+        .with_option("aws_secret_access_key", "s")
+        .build()
+        .unwrap();
+    let err = remote.head().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "request to s3://bucket/app.db failed: Connection refused (os error 111)"
+    );
+}

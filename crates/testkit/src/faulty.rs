@@ -54,6 +54,8 @@ enum Fault {
     FailDownloadAfter(u64),
     /// The next download keeps this many bytes and reports success.
     TruncateDownload(u64),
+    /// The next download flips the byte at this offset and reports success.
+    CorruptDownload(u64),
     /// The next download finds the remote overwritten with this file.
     OverwriteDuringDownload(PathBuf),
     /// Every call of `op` waits this long first.
@@ -148,6 +150,12 @@ impl<R: RemoteStore> FaultyRemote<R> {
     /// that lies about what it sent.
     pub fn truncate_download(&self, bytes: u64) -> &Self {
         self.arm(Fault::TruncateDownload(bytes))
+    }
+
+    /// The next download flips the byte at `offset` but reports success: a
+    /// proxy, disk or store that damages bytes on the way.
+    pub fn corrupt_download(&self, offset: u64) -> &Self {
+        self.arm(Fault::CorruptDownload(offset))
     }
 
     /// The next download finds the remote overwritten with the database at
@@ -251,7 +259,23 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
                     source: e,
                 })
         };
-        match self.take(|f| matches!(f, Fault::TruncateDownload(_) | Fault::FailDownloadAfter(_))) {
+        let picked = self.take(|f| {
+            matches!(
+                f,
+                Fault::TruncateDownload(_)
+                    | Fault::FailDownloadAfter(_)
+                    | Fault::CorruptDownload(_)
+            )
+        });
+        match picked {
+            Some(Fault::CorruptDownload(offset)) => {
+                flip_byte(dest, offset).map_err(|e| Error::Io {
+                    op: "corrupt",
+                    path: dest.to_owned(),
+                    source: e,
+                })?;
+                Ok(Downloaded::new(n))
+            }
             Some(Fault::TruncateDownload(keep)) => {
                 let keep = keep.min(n);
                 cut(keep)?;
@@ -318,4 +342,19 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
         }
         Ok(version)
     }
+}
+
+/// XORs the byte at `offset` of the file at `path` with 0xff.
+fn flip_byte(path: &Path, offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut byte = [0u8; 1];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut byte)?;
+    byte[0] ^= 0xff;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(&byte)
 }

@@ -9,6 +9,7 @@
 //! - [`S3Server`]: a real S3-compatible server on a loopback port
 //!   (LocalStack, or moto), connected to or spawned and stopped on drop;
 //! - [`FaultyRemote`]: wraps any remote, counts requests, injects failures;
+//! - [`SilentServer`]: an endpoint that accepts and never answers;
 //! - [`seed_remote`], [`read_remote`], [`write_concurrently`]: put a
 //!   database on a remote, inspect one, change one as another writer would;
 //! - [`check_conditional_writes`]: does a store's conditional PUT hold up
@@ -80,6 +81,7 @@ mod http;
 mod memory;
 mod race;
 mod server;
+mod silent;
 mod unique;
 
 pub use crate::backend::{Backend, Fixture};
@@ -91,6 +93,7 @@ pub use crate::faulty::{FaultyRemote, InjectedFault, Op};
 pub use crate::memory::{DirRemote, dir_remote, memory_remote};
 pub use crate::race::{RaceOptions, RaceReport, check_conditional_writes};
 pub use crate::server::{S3Server, ServerKind};
+pub use crate::silent::SilentServer;
 
 pub use rusqlite;
 pub use s3sqlite_core;

@@ -102,12 +102,12 @@ impl LocalFiles {
             .map_err(|e| Error::io("open lock file", lock_path(&self.path), e))
     }
 
-    /// Removes the lock file and folders this open created, when it left no
-    /// local copy and no state behind. Runs while the lock is held. A
+    /// Removes the lock file and folders this open created, unless it left
+    /// a state file that the next open needs. Runs while the lock is held. A
     /// failure here is reported in the log only: the open's own error is
     /// what the caller needs, and nothing here holds data.
     pub(super) fn undo(self) {
-        if !self.created_lock || self.path.exists() || state_path(&self.path).exists() {
+        if !self.created_lock || state_path(&self.path).exists() {
             return;
         }
         let lock = lock_path(&self.path);

@@ -52,7 +52,11 @@ impl ReplicaOptions {
     ///
     /// By default, a path under the system temp folder derived from the whole
     /// remote URL, so two remotes never share a file:
-    /// `TEMP/s3sqlite/HASH/NAME`, where `NAME` is the key's file name.
+    /// `TEMP/s3sqlite/HASH/NAME`, where `NAME` is the key's file name
+    /// (over 120 bytes, cut and told apart by a hash).
+    ///
+    /// Every file s3sqlite creates there gets mode 0666 less the umask, as
+    /// SQLite gives a new database; a local copy it replaces keeps its mode.
     pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.local_path = Some(path.into());
         self
@@ -135,8 +139,25 @@ impl fmt::Debug for ReplicaOptions {
     }
 }
 
+/// The longest local file name [`default_local_path`] makes: the state,
+/// lock and temp files add up to 40 bytes to it, and file systems allow 255.
+const MAX_NAME_BYTES: usize = 120;
+
+/// `name` (ASCII, longer than [`MAX_NAME_BYTES`]) cut to fit, kept apart
+/// from other long names by a hash of the whole, its extension kept.
+fn shorten(name: &str) -> String {
+    let digest = ContentHash::of_bytes(name.as_bytes()).to_hex();
+    let ext = match name.rfind('.') {
+        Some(dot) if name.len() - dot <= 16 => &name[dot..],
+        _ => "",
+    };
+    let keep = MAX_NAME_BYTES - ext.len() - 17;
+    format!("{}-{}{ext}", &name[..keep], &digest[..16])
+}
+
 /// `TEMP/s3sqlite/HASH/NAME`: `HASH` from the whole URL, `NAME` the key's
-/// last segment reduced to safe characters, so no key can leave the folder.
+/// last segment reduced to safe characters, so no key can leave the folder,
+/// and shortened with a hash when long, so any legal key gets a usable path.
 pub(crate) fn default_local_path(url: &str) -> PathBuf {
     let digest = ContentHash::of_bytes(url.as_bytes()).to_hex();
     let last = url
@@ -158,6 +179,9 @@ pub(crate) fn default_local_path(url: &str) -> PathBuf {
         .collect();
     if name.trim_matches('.').is_empty() {
         name = "db.sqlite".to_owned();
+    }
+    if name.len() > MAX_NAME_BYTES {
+        name = shorten(&name);
     }
     let path = std::env::temp_dir()
         .join("s3sqlite")
@@ -181,6 +205,21 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.file_name().unwrap(), "app.db");
         assert_eq!(b.file_name().unwrap(), "app.db");
+    }
+
+    #[test]
+    fn long_names_are_shortened_and_stay_apart() {
+        let long = |c: char| format!("s3://b/{}.db", c.to_string().repeat(300));
+        let a = default_local_path(&long('a'));
+        let b = default_local_path(&long('b'));
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), MAX_NAME_BYTES);
+        assert!(name.ends_with(".db"), "{name}");
+        assert_ne!(a.file_name(), b.file_name());
+        assert_eq!(
+            default_local_path("s3://b/app.db").file_name().unwrap(),
+            "app.db"
+        );
     }
 
     #[test]
