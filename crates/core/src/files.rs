@@ -73,7 +73,7 @@ pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
         let path = entry.path();
         match fs::remove_file(&path) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), "removed a temp file left by a killed process")
+                tracing::info!(path = %path.display(), "removed a temp file left by a killed process");
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("remove", path, e)),
