@@ -400,7 +400,7 @@ fn a_secret_given_the_right_way_never_shows_in_trace_logs() {
             .unwrap();
             write(a.local_path(), &["mine"]);
             a.push().await.unwrap();
-        })
+        });
     });
     assert!(logs.contains("s3sqlite.push"), "no trace logs captured");
     assert!(!logs.contains(MARKER), "the secret shows in the logs");
