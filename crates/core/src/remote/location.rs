@@ -325,17 +325,14 @@ impl Location {
         options: &[(String, String)],
         network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        // no `x-amz-checksum-*` by default: every PUT already carries the
+        // body's SHA-256 in its signature (`x-amz-content-sha256`), which a
+        // server that verifies signatures checks; and LocalStack, given a
+        // checksum on an interrupted overwrite, destroys the previous
+        // version's bytes while HEAD still reports it, where without one it
+        // keeps the partial body as a new version that the engine detects
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
-        if builder
-            .get_config_value(&AmazonS3ConfigKey::Checksum)
-            .is_none()
-        {
-            // the server checks the body against it, so an interrupted PUT
-            // never lands as a partial object; object_store hashes the body
-            // with SHA-256 for the signature anyway
-            builder = builder.with_checksum_algorithm(Checksum::SHA256);
-        }
         for (key, value, explicit) in network.client_settings() {
             let key = AmazonS3ConfigKey::Client(key);
             if explicit || builder.get_config_value(&key).is_none() {
