@@ -14,7 +14,15 @@ use crate::{Error, Result};
 pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The length of a SQLite database header.
-const HEADER_LEN: usize = 100;
+pub(crate) const HEADER_LEN: usize = 100;
+
+/// The header bytes SQLite rewrites without changing any data: the file
+/// format versions that say rollback or WAL mode (18–19), the change counter
+/// (24–27), the version-valid-for number (92–95) and the version of the
+/// SQLite that last wrote the file (96–99).
+pub(crate) fn is_bookkeeping(offset: usize) -> bool {
+    matches!(offset, 18..20 | 24..28 | 92..100)
+}
 
 /// How a remote object differs from the database it should be; see
 /// [`Error::Corrupt`].
@@ -81,7 +89,7 @@ impl fmt::Display for Corruption {
 }
 
 /// The first bytes of the file at `path`, up to a header's length.
-fn read_header(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_header(path: &Path) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut header = Vec::with_capacity(HEADER_LEN);
     file.take(HEADER_LEN as u64)

@@ -361,3 +361,36 @@ async fn hot_journal_blocks_a_push_and_a_zeroed_one_does_not(fx: Fixture) {
     assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
     assert_eq!(remote_values(&fx, "db").await, ["seed", "local"]);
 }
+
+#[tokio::test]
+async fn a_header_rewrite_is_absorbed_and_a_data_change_is_not() {
+    let fx = Fixture::new(s3sqlite_testkit::Backend::Memory)
+        .await
+        .unwrap();
+    seed(&fx, "db", &["seed"]).await;
+    let mut a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
+    assert!(!a.absorb_header_rewrite().unwrap(), "nothing was rewritten");
+    let conn = rusqlite::Connection::open(a.local_path()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    assert_eq!(a.status().await.unwrap(), Status::Ahead);
+    assert!(a.absorb_header_rewrite().unwrap());
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Unchanged);
+
+    // a header rewrite together with a data change is a change
+    drop(a);
+    seed(&fx, "db", &["seed"]).await;
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    let conn = rusqlite::Connection::open(b.local_path()).unwrap();
+    conn.execute("UPDATE t SET v = 'changed'", []).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    drop(conn);
+    assert!(!b.absorb_header_rewrite().unwrap());
+    assert_eq!(b.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(remote_values(&fx, "db").await, ["changed"]);
+}

@@ -411,7 +411,7 @@ impl SyncedConnectionBuilder {
         })
     }
 
-    fn finish(self, replica: Replica, exec: Exec) -> Result<SyncedConnection> {
+    fn finish(self, mut replica: Replica, exec: Exec) -> Result<SyncedConnection> {
         let path = replica.local_path().to_owned();
         let failed = |op| {
             let path = path.clone();
@@ -421,6 +421,9 @@ impl SyncedConnectionBuilder {
         if let Some(init) = self.init {
             init(&conn).map_err(failed("initialise"))?;
         }
+        // an init that switched the journal mode rewrote the header, not the
+        // data: a session that only reads must upload nothing
+        replica.absorb_header_rewrite()?;
         Ok(SyncedConnection {
             conn: Some(conn),
             replica,

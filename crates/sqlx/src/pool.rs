@@ -73,6 +73,7 @@ struct Inner {
     replica: Mutex<Replica>,
     path: PathBuf,
     url: String,
+    opened: SyncReport,
     background: StdMutex<Option<JoinHandle<()>>>,
     background_error: StdMutex<Option<Error>>,
 }
@@ -157,6 +158,11 @@ impl S3SqlitePool {
     /// The remote's URL.
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// What the open did: downloaded, reused the local copy, created.
+    pub fn opened(&self) -> &SyncReport {
+        &self.inner.opened
     }
 
     /// Uploads the database while the pool stays open.
@@ -416,7 +422,7 @@ impl S3SqlitePoolBuilder {
             Target::Url(url) => Arc::new(ObjectStoreRemote::from_url(&url)?),
             Target::Remote(remote) => remote,
         };
-        let replica = Replica::open(remote, self.replica).await?;
+        let mut replica = Replica::open(remote, self.replica).await?;
         let path = replica.local_path().to_owned();
         let url = replica.url().to_owned();
         let options = self
@@ -436,11 +442,16 @@ impl S3SqlitePoolBuilder {
                 path: path.clone(),
                 source,
             })?;
+        // switching a rollback-journal database to WAL rewrote its header,
+        // not its data: a session that only reads must upload nothing
+        replica.absorb_header_rewrite()?;
+        let opened = replica.opened().clone();
         let inner = Arc::new(Inner {
             pool,
             replica: Mutex::new(replica),
             path,
             url,
+            opened,
             background: StdMutex::new(None),
             background_error: StdMutex::new(None),
         });
@@ -453,7 +464,7 @@ impl S3SqlitePoolBuilder {
                     ticks.tick().await;
                     let Some(inner) = weak.upgrade() else { return };
                     if let Err(err) = inner.sync().await {
-                        tracing::warn!(url = %inner.url, error = %err, "background sync failed; changes stay local for the next sync");
+                        tracing::warn!(url = %inner.url, error = %Chain(&err), "background sync failed; changes stay local for the next sync");
                         *inner
                             .background_error
                             .lock()
@@ -489,5 +500,21 @@ impl S3SqlitePoolBuilder {
                 close: Box::new(close),
             }),
         }
+    }
+}
+
+/// An error and every cause under it, one after another: what a log line
+/// needs when nobody is there to walk `source()`.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, "; caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }

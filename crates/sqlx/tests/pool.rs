@@ -15,6 +15,7 @@ s3sqlite_testkit::backend_tests!(
     a_pool_dropped_without_close_resumes_at_the_next_open,
     scope_closes_and_keeps_both_errors,
     sync_right_after_writes_with_warm_connections,
+    read_only_sessions_on_a_rollback_journal_database_upload_nothing,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -278,4 +279,64 @@ async fn sync_right_after_writes_with_warm_connections(fx: Fixture) {
     let rows = read_remote(&fx.remote("db"), remote_names).await.unwrap();
     assert_eq!(rows.len(), 200);
     db.close().await.unwrap();
+}
+
+/// A database written by Python's `sqlite3` module, in its default rollback
+/// journal mode, put on the remote as another tool would (no stamp).
+async fn seed_with_python(fx: &Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("python.db");
+    let script = "import sqlite3, sys\n\
+        c = sqlite3.connect(sys.argv[1])\n\
+        c.execute('CREATE TABLE users (name TEXT NOT NULL)')\n\
+        c.executemany('INSERT INTO users VALUES (?)', [('ada',), ('grace',)])\n\
+        c.commit()\n\
+        assert c.execute('PRAGMA journal_mode').fetchone()[0] == 'delete'\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("this test writes its database with python3's sqlite3 module: install python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[18..20], [1, 1], "a rollback-journal database");
+    let remote = fx.remote("db");
+    use s3sqlite_testkit::s3sqlite_core::object_store::ObjectStoreExt;
+    remote
+        .store()
+        .put(remote.key(), bytes.into())
+        .await
+        .unwrap();
+}
+
+async fn read_only_sessions_on_a_rollback_journal_database_upload_nothing(fx: Fixture) {
+    use s3sqlite_testkit::{FaultyRemote, Op};
+    use std::sync::Arc;
+    seed_with_python(&fx).await;
+    let remote = Arc::new(FaultyRemote::new(fx.remote("db")));
+    for local in ["a.db", "b.db"] {
+        let db = S3SqlitePool::builder_for(Arc::clone(&remote))
+            .with_local_path(fx.local(local))
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(db.opened().action, SyncAction::Downloaded);
+        assert_eq!(names(&db).await, ["ada", "grace"]);
+        assert_eq!(db.status().await.unwrap(), Status::Clean);
+        let report = db.close().await.unwrap();
+        assert_eq!(report.action, SyncAction::Unchanged, "{local}");
+    }
+    // and a second session on the first local path
+    let db = S3SqlitePool::builder_for(Arc::clone(&remote))
+        .with_local_path(fx.local("a.db"))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(db.opened().action, SyncAction::Reused);
+    assert_eq!(db.close().await.unwrap().action, SyncAction::Unchanged);
+    assert_eq!(remote.calls(Op::Upload), 0, "a read-only session uploaded");
 }

@@ -503,7 +503,66 @@ impl Replica {
     fn record(&mut self, base: Option<RemoteVersion>, hash: Option<ContentHash>) -> Result<()> {
         let mut state = State::new(&self.url, base, hash);
         state.fingerprint = Some(Fingerprint::settle(&self.path)?);
+        state.base_header = Some(crate::verify::read_header(&self.path)?);
         self.save(state)
+    }
+
+    /// For adapters: when SQLite rewrote only bookkeeping fields of the
+    /// local copy's header since the last sync (switching to WAL mode sets
+    /// the file format bytes at offsets 18–19 and bumps the change counter;
+    /// see SQLite's file format, section 1.3), records the copy as clean,
+    /// since it holds the same data as its base, and returns `true`. Then a
+    /// session that only reads uploads nothing, whatever journal mode the
+    /// remote file was in. Anything else, a data change included, returns
+    /// `false` and changes nothing.
+    ///
+    /// Reads only the header when it is unchanged; hashes the file when it
+    /// is not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the local file cannot be read or the state written.
+    pub fn absorb_header_rewrite(&mut self) -> Result<bool> {
+        use crate::verify::{HEADER_LEN, is_bookkeeping};
+        let Some(state) = &self.state else {
+            return Ok(false);
+        };
+        let (Some(base), Some(base_hash), Some(was)) =
+            (&state.base, state.base_hash, &state.base_header)
+        else {
+            return Ok(false);
+        };
+        let now = crate::verify::read_header(&self.path)?;
+        if now == *was || now.len() != HEADER_LEN || was.len() != HEADER_LEN {
+            return Ok(false);
+        }
+        if (0..HEADER_LEN).any(|i| now[i] != was[i] && !is_bookkeeping(i)) {
+            return Ok(false);
+        }
+        if journal_pending(&self.path)? {
+            return Ok(false);
+        }
+        let Some(map) = crate::mmap::map_file(&self.path)? else {
+            return Ok(false);
+        };
+        if map.len() as u64 != base.size || map[..HEADER_LEN] != now[..] {
+            return Ok(false);
+        }
+        let mut at_base = blake3::Hasher::new();
+        at_base.update(was);
+        at_base.update(&map[HEADER_LEN..]);
+        if ContentHash::from_hasher(&at_base) != base_hash {
+            return Ok(false);
+        }
+        let hash = ContentHash::of_bytes(&map);
+        drop(map);
+        tracing::debug!(path = %self.path.display(), "only the database header was rewritten: still clean");
+        let mut state = state.clone();
+        state.base_hash = Some(hash);
+        state.base_header = Some(now);
+        state.fingerprint = Some(Fingerprint::of(&self.path)?);
+        self.save(state)?;
+        Ok(true)
     }
 
     /// Records that the live database holds the content of `version` (hash

@@ -31,6 +31,10 @@ pub(crate) struct State {
     pub(crate) base_hash: Option<ContentHash>,
     /// The local file's fingerprint when it was last seen to hash to `base_hash`.
     pub(crate) fingerprint: Option<Fingerprint>,
+    /// The first 100 bytes (the database header) of the local copy at
+    /// `base`, where known: what tells a header rewrite from a data change.
+    #[serde(default)]
+    pub(crate) base_header: Option<Vec<u8>>,
     /// The stamps of uploads that were started and not recorded: if the
     /// remote carries one, that upload landed.
     #[serde(default)]
@@ -61,6 +65,7 @@ impl State {
             base,
             base_hash,
             fingerprint: None,
+            base_header: None,
             pending: Vec::new(),
             installing: None,
         }
