@@ -56,11 +56,17 @@
 //! SQLite has put those changes into the main file.
 //!
 //! Downloads go to a temp file beside the local path in parallel ranged GETs
-//! pinned to one version; the size and the SQLite header are checked, stale
-//! `-wal`, `-shm` and `-journal` files removed, and the file fsynced and
-//! renamed into place. The state file (`PATH.s3sqlite-state`) records the
-//! base version and the content hash, and changes only after a transfer
-//! succeeded.
+//! pinned to one version and hashed as they arrive; before anything is
+//! replaced, the size, the SQLite header and either the uploader's stamp
+//! (size and content hash) or, for a file another tool wrote, the header's
+//! page count are checked ([`Error::Corrupt`]); stale `-wal`, `-shm` and
+//! `-journal` files are removed, and the file fsynced and renamed into
+//! place. An upload of ours found torn on the remote (a store that keeps
+//! partial bodies) is never adopted: it is uploaded again. The state file
+//! (`PATH.s3sqlite-state`) records the base version and the content hash,
+//! and changes only after a transfer succeeded. Temp files a killed process
+//! left are removed at the next open, and every request has a bounded time
+//! (see [`ObjectStoreRemoteBuilder::with_request_timeout`]).
 //!
 //! # Features
 //!

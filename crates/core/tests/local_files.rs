@@ -156,7 +156,8 @@ async fn a_full_disk_is_reported_before_the_download_and_leaves_nothing() {
     })
     .await
     .unwrap();
-    let size = fx.remote("db").head().await.unwrap().unwrap().size;
+    let before = fx.remote("db").head().await.unwrap().unwrap();
+    let size = before.size;
     let disk = Tmpfs::mount("1m");
     let local = disk.0.path().join("a.db");
     let err = Replica::open(
@@ -186,6 +187,8 @@ async fn a_full_disk_is_reported_before_the_download_and_leaves_nothing() {
         "{:?}",
         names_in(disk.0.path())
     );
+    let after = fx.remote("db").head().await.unwrap().unwrap();
+    assert!(after.same_object(&before), "the remote changed");
 }
 
 #[tokio::test]
