@@ -54,8 +54,8 @@ pub(crate) fn temp_file_beside(target: &Path, purpose: &str) -> Result<NamedTemp
     Ok(temp)
 }
 
-/// Removes the temp files of `purpose` that a killed process left beside
-/// `target` (see [`temp_file_beside`]). Call it only while holding the lock
+/// Removes the temp files and folders of `purpose` that a killed process
+/// left beside `target` (see [`temp_file_beside`]). Call it only while holding the lock
 /// that keeps every other writer of `target` away.
 pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
     let dir = target.parent().expect("targets have a parent folder");
@@ -71,7 +71,16 @@ pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
             continue;
         }
         let path = entry.path();
-        match fs::remove_file(&path) {
+        let is_dir = entry
+            .file_type()
+            .map_err(|e| Error::io("read the type of", &path, e))?
+            .is_dir();
+        let removed = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
             Ok(()) => {
                 tracing::info!(path = %path.display(), "removed a temp file left by a killed process");
             }

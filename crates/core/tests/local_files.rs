@@ -55,6 +55,9 @@ async fn temp_files_left_by_a_killed_process_are_removed_at_the_next_open(fx: Fi
     ] {
         std::fs::write(dir.join(leftover), vec![0u8; 4096]).unwrap();
     }
+    let snapshot = dir.join(".a.db.s3sqlite-snapshot-Xq5");
+    std::fs::create_dir(&snapshot).unwrap();
+    std::fs::write(snapshot.join("snapshot.db"), vec![0u8; 4096]).unwrap();
     // not ours: another database's temp file, a user's file
     std::fs::write(dir.join(".b.db.s3sqlite-download-Xq4"), b"x").unwrap();
     std::fs::write(dir.join("a.db.bak"), b"x").unwrap();

@@ -200,13 +200,7 @@ impl SyncedConnection {
         if busy == 0 {
             return Ok(None);
         }
-        let dir = tempfile::TempDir::new().map_err(|e| {
-            Error::Sync(s3sqlite_core::Error::Io {
-                op: "create temp folder in",
-                path: std::env::temp_dir(),
-                source: e,
-            })
-        })?;
+        let dir = self.replica.snapshot_dir()?;
         let snapshot = dir.path().join(SNAPSHOT);
         self.conn()
             .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])

@@ -292,14 +292,7 @@ impl Inner {
                 .await?
         } else {
             tracing::debug!("readers kept the checkpoint from completing: uploading a snapshot");
-            let dir = tempfile::Builder::new()
-                .prefix("s3sqlite-snapshot-")
-                .tempdir()
-                .map_err(|e| s3sqlite_core::Error::Io {
-                    op: "create temp folder in",
-                    path: std::env::temp_dir(),
-                    source: e,
-                })?;
+            let dir = replica.snapshot_dir()?;
             let snapshot = dir.path().join("snapshot.db");
             sqlx::query("VACUUM INTO ?")
                 .bind(snapshot.to_string_lossy().into_owned())

@@ -20,8 +20,20 @@ pub(super) fn temp_file_for(path: &Path, purpose: &str) -> Result<NamedTempFile>
     temp_file_beside(path, &format!("{TEMP_PURPOSE}{purpose}-"))
 }
 
+/// A temp folder beside the local copy at `path` for `purpose`, removed at
+/// the next open if a crash leaves it behind.
+pub(super) fn temp_dir_for(path: &Path, purpose: &str) -> Result<tempfile::TempDir> {
+    let dir = path.parent().expect("local paths have a parent");
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.{TEMP_PURPOSE}{purpose}-"))
+        .tempdir_in(dir)
+        .map_err(|e| Error::io("create temp folder in", dir, e))
+}
+
 /// Removes what killed processes left beside the local copy at `path`:
-/// partial downloads, merges, state files. Only under the replica's lock.
+/// partial downloads, merges, snapshots, state files. Only under the
+/// replica's lock.
 pub(super) fn remove_leftovers(path: &Path) -> Result<()> {
     files::remove_leftovers(path, TEMP_PURPOSE)
 }

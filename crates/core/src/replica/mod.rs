@@ -263,6 +263,20 @@ impl Replica {
         &self.url
     }
 
+    /// A new empty folder beside the local copy for a snapshot of the
+    /// database (`.NAME.s3sqlite-snapshot-…`), for adapters that push a
+    /// `VACUUM INTO` copy ([`LiveSource::Snapshot`]). It is removed when
+    /// dropped, and by the next open of this path if a crash prevents that,
+    /// so a killed sync never leaves a database-sized file in the temp
+    /// folder.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the folder cannot be created.
+    pub fn snapshot_dir(&self) -> Result<tempfile::TempDir> {
+        local::temp_dir_for(&self.path, "snapshot")
+    }
+
     /// The remote.
     pub fn remote(&self) -> &Arc<dyn RemoteStore> {
         &self.remote
