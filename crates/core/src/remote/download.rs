@@ -1,12 +1,15 @@
 //! Parallel ranged downloads pinned to one object version.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
-use object_store::{GetOptions, GetRange};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore};
 
 use super::object_store::ObjectStoreRemote;
 use super::{Downloaded, RemoteVersion, TransferOptions};
@@ -14,11 +17,11 @@ use crate::hash::ContentHash;
 use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`, at most
-/// `transfer.parallelism` in flight, each written at its offset and hashed in
-/// order as it arrives, so the file is never read back. Every part is pinned
-/// to the version (`If-Match` on the entity tag, and the version id where
-/// there is one), so an overwrite mid-download fails the download instead of
-/// tearing the file.
+/// `transfer.parallelism` in flight, each written at its offset as it
+/// arrives and hashed in file order, so the file is never read back. Every
+/// part is pinned to the version (`If-Match` on the entity tag, and the
+/// version id where there is one), so an overwrite mid-download fails the
+/// download instead of tearing the file.
 pub(crate) async fn ranged(
     remote: &ObjectStoreRemote,
     dest: &Path,
@@ -28,7 +31,14 @@ pub(crate) async fn ranged(
     let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     file.set_len(expected.size)
         .map_err(|e| Error::io("size", dest, e))?;
-    let file = Arc::new(file);
+    let pinned = Arc::new(Pinned {
+        store: Arc::clone(remote.store()),
+        key: remote.key().clone(),
+        url: remote.url().to_owned(),
+        expected: expected.clone(),
+        file,
+        dest: dest.to_owned(),
+    });
     let part_size = transfer.part_size.max(1);
     let parts: Vec<(u64, u64)> = (0..expected.size)
         .step_by(usize::try_from(part_size).unwrap_or(usize::MAX))
@@ -36,84 +46,168 @@ pub(crate) async fn ranged(
         .collect();
     if parts.is_empty() {
         // an empty object: one request still pins the version and proves it exists
-        fetch(remote, expected, None).await?;
+        pinned.get(None).await?;
         return Ok(Downloaded::new(0).with_hash(ContentHash::of_bytes(&[])));
     }
     let whole = parts.len() == 1;
-    // `buffered` yields the parts in order while up to `parallelism` are
-    // fetched at once, so one hasher sees the bytes in file order
+    // each part is fetched and written by a task of its own, so the network
+    // and the disk keep busy while this task hashes; `buffered` hands the
+    // parts over in file order, and holds at most `parallelism` of them
     let mut arriving = stream::iter(parts)
-        .map(|(start, end)| async move {
-            let range = (!whole).then_some(start..end);
-            let bytes = fetch(remote, expected, range).await?;
-            if bytes.len() as u64 != end - start {
-                return Err(Error::Truncated {
-                    url: remote.url().to_owned(),
-                    expected: expected.size,
-                    actual: start + bytes.len() as u64,
-                });
-            }
-            Ok((start, bytes))
+        .map(|(start, end)| {
+            let pinned = Arc::clone(&pinned);
+            Task(tokio::spawn(async move {
+                let range = (!whole).then_some(start..end);
+                pinned.fetch_and_write(range, start, end).await
+            }))
         })
         .buffered(transfer.parallelism.max(1));
     let mut hasher = blake3::Hasher::new();
     while let Some(part) = arriving.next().await {
-        let (start, bytes) = part?;
-        let file = Arc::clone(&file);
-        let path = dest.to_path_buf();
+        let pieces = part?;
         hasher = tokio::task::spawn_blocking(move || {
-            write_at(&file, &bytes, start).map_err(|e| Error::io("write", path, e))?;
-            hasher.update(&bytes);
-            Ok::<_, Error>(hasher)
+            for piece in &pieces {
+                hasher.update(piece);
+            }
+            hasher
         })
         .await
-        .expect("positioned write panicked")?;
+        .expect("hashing panicked");
     }
     Ok(Downloaded::new(expected.size).with_hash(ContentHash::from_hasher(&hasher)))
 }
 
-/// One GET of the pinned version, whole or one range.
-async fn fetch(
-    remote: &ObjectStoreRemote,
-    expected: &RemoteVersion,
-    range: Option<std::ops::Range<u64>>,
-) -> Result<Bytes> {
-    let changed = || Error::ChangedDuringDownload {
-        url: remote.url().to_owned(),
-        expected: Box::new(expected.clone()),
-    };
-    let options = GetOptions {
-        if_match: expected.e_tag.clone(),
-        version: expected.version.clone(),
-        range: range.map(GetRange::Bounded),
-        ..GetOptions::default()
-    };
-    let result = match remote.store().get_opts(remote.key(), options).await {
-        Ok(result) => result,
-        Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
-            return Err(changed());
+/// How much of a part is gathered before it is written.
+const WRITE_SIZE: usize = 1 << 20;
+
+/// A spawned part, aborted when dropped: a download that fails stops the
+/// others.
+struct Task(tokio::task::JoinHandle<Result<Vec<Bytes>>>);
+
+impl Future for Task {
+    type Output = Result<Vec<Bytes>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.expect("download part panicked"))
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What every part of one download shares: the store, the version it is
+/// pinned to, and the file it goes into.
+struct Pinned {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectPath,
+    url: String,
+    expected: RemoteVersion,
+    file: File,
+    dest: PathBuf,
+}
+
+impl Pinned {
+    /// Fetches `range` (`start..end`) and writes it at `start` as it
+    /// arrives, in pieces of at least [`WRITE_SIZE`]; returns the pieces.
+    async fn fetch_and_write(
+        self: Arc<Self>,
+        range: Option<std::ops::Range<u64>>,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Bytes>> {
+        let mut body = self.get(range).await?.into_stream();
+        let mut pieces = Vec::new();
+        let mut pending: Vec<Bytes> = Vec::new();
+        let (mut at, mut pending_len) = (start, 0usize);
+        loop {
+            let next = body
+                .next()
+                .await
+                .transpose()
+                .map_err(|source| Error::Remote {
+                    url: self.url.clone(),
+                    source,
+                })?;
+            if let Some(chunk) = &next {
+                pending_len += chunk.len();
+                pending.push(chunk.clone());
+            }
+            if pending_len >= WRITE_SIZE || (next.is_none() && pending_len > 0) {
+                let batch = std::mem::take(&mut pending);
+                let offset = at;
+                at += pending_len as u64;
+                pending_len = 0;
+                let (this, written) = (Arc::clone(&self), batch.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut offset = offset;
+                    for chunk in &written {
+                        write_at(&this.file, chunk, offset)
+                            .map_err(|e| Error::io("write", &this.dest, e))?;
+                        offset += chunk.len() as u64;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await
+                .expect("positioned write panicked")?;
+                pieces.extend(batch);
+            }
+            if next.is_none() {
+                break;
+            }
         }
-        Err(source) => {
-            return Err(Error::Remote {
-                url: remote.url().to_owned(),
-                source,
+        if at != end {
+            return Err(Error::Truncated {
+                url: self.url.clone(),
+                expected: self.expected.size,
+                actual: at,
             });
         }
-    };
-    // a store that ignores If-Match still reports what it served
-    if expected.e_tag.is_some()
-        && result.meta.e_tag.is_some()
-        && result.meta.e_tag != expected.e_tag
-    {
-        return Err(changed());
+        Ok(pieces)
     }
-    if result.meta.size != expected.size {
-        return Err(changed());
+
+    /// One GET of the pinned version, whole or one range.
+    async fn get(&self, range: Option<std::ops::Range<u64>>) -> Result<object_store::GetResult> {
+        let changed = || Error::ChangedDuringDownload {
+            url: self.url.clone(),
+            expected: Box::new(self.expected.clone()),
+        };
+        let options = GetOptions {
+            if_match: self.expected.e_tag.clone(),
+            version: self.expected.version.clone(),
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&self.key, options).await {
+            Ok(result) => result,
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => {
+                return Err(changed());
+            }
+            Err(source) => {
+                return Err(Error::Remote {
+                    url: self.url.clone(),
+                    source,
+                });
+            }
+        };
+        // a store that ignores If-Match still reports what it served
+        if self.expected.e_tag.is_some()
+            && result.meta.e_tag.is_some()
+            && result.meta.e_tag != self.expected.e_tag
+        {
+            return Err(changed());
+        }
+        if result.meta.size != self.expected.size {
+            return Err(changed());
+        }
+        Ok(result)
     }
-    result.bytes().await.map_err(|source| Error::Remote {
-        url: remote.url().to_owned(),
-        source,
-    })
 }
 
 #[cfg(unix)]
