@@ -380,21 +380,28 @@ fn a_secret_given_the_right_way_never_shows_in_trace_logs() {
         .unwrap();
     let (_, logs) = trace_logs(|| {
         runtime.block_on(async {
-            let fx = Fixture::new(Backend::LocalStack).await.unwrap();
-            seed(&fx, "db", &["seed"]).await;
-            let remote = ObjectStoreRemote::builder(fx.url("db"))
-                .with_endpoint(std::env::var("S3SQLITE_TEST_ENDPOINT").unwrap_or_default())
-                .with_allow_http(true)
-                .with_region("us-east-1")
-                .with_option("aws_access_key_id", "test")
+            let server =
+                s3sqlite_testkit::S3Server::start(s3sqlite_testkit::ServerKind::LocalStack)
+                    .await
+                    .unwrap();
+            let url = server.url("secret/db");
+            s3sqlite_testkit::seed_remote(&server.remote_at(&url).unwrap(), |conn| {
+                conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL)")
+            })
+            .await
+            .unwrap();
+            // LocalStack takes any secret: this one reaches the signer
+            let remote = server
+                .remote_builder(&url)
                 .with_option("aws_secret_access_key", MARKER)
                 .build()
                 .unwrap();
+            let dir = tempfile::tempdir().unwrap();
             let shown = format!("{remote} {remote:?}");
             assert!(!shown.contains(MARKER), "{shown}");
             let mut a = Replica::open(
                 remote,
-                ReplicaOptions::new().with_local_path(fx.local("a.db")),
+                ReplicaOptions::new().with_local_path(dir.path().join("a.db")),
             )
             .await
             .unwrap();
