@@ -163,7 +163,9 @@ impl Display for RemoteVersion {
 pub struct Stamp {
     /// The hash of the uploaded bytes.
     pub content_hash: ContentHash,
-    /// How many bytes were uploaded.
+    /// How many bytes were uploaded. A stamp recorded without it (0) never
+    /// matches a landed object, so that upload is made again.
+    #[serde(default)]
     pub size: u64,
     /// An id unique to one upload.
     pub upload_id: String,
