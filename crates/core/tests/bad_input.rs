@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{remote_values, seed, values, write};
+use common::{put_raw, remote_bytes, remote_values, seed, values, write};
 use object_store::ObjectStoreExt;
 use s3sqlite_core::{Error, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions};
 use s3sqlite_testkit::{Backend, FaultyRemote, Fixture};
@@ -20,24 +20,8 @@ s3sqlite_testkit::backend_tests!(
     local_copy_of_another_remote_is_refused,
 );
 
-/// Puts raw bytes at the remote `name`, bypassing the engine.
-async fn put_raw(fx: &Fixture, name: &str, bytes: &'static [u8]) {
-    let remote = fx.remote(name);
-    remote
-        .store()
-        .put(remote.key(), bytes.into())
-        .await
-        .unwrap();
-}
-
-async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
-    let remote = fx.remote(name);
-    let got = remote.store().get(remote.key()).await.unwrap();
-    got.bytes().await.unwrap().to_vec()
-}
-
 async fn remote_object_that_is_not_sqlite_is_refused(fx: Fixture) {
-    put_raw(&fx, "db", b"this is not a database, just some text").await;
+    put_raw(&fx, "db", &b"this is not a database, just some text"[..]).await;
     let err = fx
         .open("db", "a.db", ReplicaOptions::new())
         .await

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{is_injected, remote_values, seed, values, write};
+use common::{is_injected, put_raw, remote_bytes, remote_values, seed, values, write};
 use object_store::ObjectStoreExt;
 use s3sqlite_core::{Corruption, Error, ObjectStoreRemote, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{FaultyRemote, Fixture, Op};
@@ -36,12 +36,6 @@ async fn open_at(
     .await
 }
 
-async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
-    let remote = fx.remote(name);
-    let got = remote.store().get(remote.key()).await.unwrap();
-    got.bytes().await.unwrap().to_vec()
-}
-
 /// A database of several pages: table `t` with `values`, and padding.
 fn database(values: &[&str]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
@@ -52,16 +46,6 @@ fn database(values: &[&str]) -> Vec<u8> {
         .unwrap();
     conn.close().unwrap();
     std::fs::read(&path).unwrap()
-}
-
-/// Puts `bytes` at the remote `name` as another tool would: no stamp.
-async fn put_foreign(fx: &Fixture, name: &str, bytes: Vec<u8>) {
-    let remote = fx.remote(name);
-    remote
-        .store()
-        .put(remote.key(), bytes.into())
-        .await
-        .unwrap();
 }
 
 fn assert_no_local_copy(fx: &Fixture, name: &str) {
@@ -180,7 +164,7 @@ async fn foreign_object_cut_short_is_refused(fx: Fixture) {
     let whole = database(&["a", "b"]);
     let half = whole[..whole.len() / 2].to_vec();
     let (size, page_size) = (half.len(), u16::from_be_bytes([whole[16], whole[17]]));
-    put_foreign(&fx, "db", half.clone()).await;
+    put_raw(&fx, "db", half.clone()).await;
     let err = fx
         .open("db", "a.db", ReplicaOptions::new())
         .await
@@ -213,7 +197,7 @@ async fn foreign_object_with_a_valid_header_and_garbage_is_refused(fx: Fixture) 
     let whole = database(&["a"]);
     let mut garbage = whole[..100].to_vec();
     garbage.extend(std::iter::repeat_n(0x5a, 1000));
-    put_foreign(&fx, "db", garbage.clone()).await;
+    put_raw(&fx, "db", garbage.clone()).await;
     let err = fx
         .open("db", "a.db", ReplicaOptions::new())
         .await
@@ -234,7 +218,7 @@ async fn foreign_object_with_a_valid_header_and_garbage_is_refused(fx: Fixture) 
 
     // and an object too short for a header at all
     let stub = b"SQLite format 3\0 and nothing more".to_vec();
-    put_foreign(&fx, "db", stub.clone()).await;
+    put_raw(&fx, "db", stub.clone()).await;
     let err = fx
         .open("db", "a.db", ReplicaOptions::new())
         .await
@@ -253,7 +237,7 @@ async fn foreign_object_with_a_valid_header_and_garbage_is_refused(fx: Fixture) 
 }
 
 async fn foreign_object_whose_size_matches_its_header_is_accepted(fx: Fixture) {
-    put_foreign(&fx, "db", database(&["a", "b"])).await;
+    put_raw(&fx, "db", database(&["a", "b"])).await;
     let a = fx.open("db", "a.db", ReplicaOptions::new()).await.unwrap();
     assert_eq!(a.opened().action, SyncAction::Downloaded);
     assert_eq!(values(a.local_path()), ["a", "b"]);

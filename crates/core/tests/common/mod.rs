@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use object_store::ObjectStoreExt;
 use rusqlite::Connection;
 use s3sqlite_testkit::{Fixture, InjectedFault, read_remote, seed_remote};
 
@@ -54,4 +55,21 @@ pub async fn seed(fx: &Fixture, name: &str, values: &[&str]) {
 /// The values of table `t` in the remote database `name`.
 pub async fn remote_values(fx: &Fixture, name: &str) -> Vec<String> {
     read_remote(&fx.remote(name), select).await.unwrap()
+}
+
+/// Puts raw bytes at the remote `name` as another tool would: no stamp.
+pub async fn put_raw(fx: &Fixture, name: &str, bytes: impl Into<object_store::PutPayload>) {
+    let remote = fx.remote(name);
+    remote
+        .store()
+        .put(remote.key(), bytes.into())
+        .await
+        .unwrap();
+}
+
+/// The bytes of the remote object `name`, read past the engine.
+pub async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
+    let remote = fx.remote(name);
+    let got = remote.store().get(remote.key()).await.unwrap();
+    got.bytes().await.unwrap().to_vec()
 }
