@@ -112,8 +112,9 @@ struct Pinned {
 }
 
 impl Pinned {
-    /// Fetches `range` (`start..end`) and writes it at `start` as it
-    /// arrives, in pieces of at least [`WRITE_SIZE`]; returns the pieces.
+    /// Fetches `range` (`start..end`), writes it at `start` as it arrives
+    /// (in batches of at least [`WRITE_SIZE`]) and flushes it to disk;
+    /// returns the pieces, for hashing.
     async fn fetch_and_write(
         self: Arc<Self>,
         range: Option<std::ops::Range<u64>>,
@@ -167,6 +168,16 @@ impl Pinned {
                 actual: at,
             });
         }
+        // start this part's writeback now, while other parts still arrive:
+        // the fsync before the rename then has little left to wait for
+        let this = Arc::clone(&self);
+        tokio::task::spawn_blocking(move || {
+            this.file
+                .sync_data()
+                .map_err(|e| Error::io("fsync", &this.dest, e))
+        })
+        .await
+        .expect("fsync panicked")?;
         Ok(pieces)
     }
 
