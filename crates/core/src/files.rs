@@ -54,9 +54,20 @@ pub(crate) fn temp_file_beside(target: &Path, purpose: &str) -> Result<NamedTemp
     Ok(temp)
 }
 
+/// A temp folder beside `target`, named `.NAME.PURPOSE…` so that
+/// [`remove_leftovers`] finds it after a crash.
+pub(crate) fn temp_dir_beside(target: &Path, purpose: &str) -> Result<tempfile::TempDir> {
+    let dir = target.parent().expect("targets have a parent folder");
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(target, purpose))
+        .tempdir_in(dir)
+        .map_err(|e| Error::io("create temp folder in", dir, e))
+}
+
 /// Removes the temp files and folders of `purpose` that a killed process
-/// left beside `target` (see [`temp_file_beside`]). Call it only while holding the lock
-/// that keeps every other writer of `target` away.
+/// left beside `target` (see [`temp_file_beside`], [`temp_dir_beside`]).
+/// Call it only while holding the lock that keeps every other writer of
+/// `target` away.
 pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
     let dir = target.parent().expect("targets have a parent folder");
     let prefix = temp_prefix(target, purpose);

@@ -444,25 +444,32 @@ async fn a_long_key_gets_a_default_local_path_that_works() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
+/// Opens `remote` at `local`, expecting a failure; the error and how long
+/// the open took.
+async fn failed_open(
+    remote: ObjectStoreRemote,
+    local: &std::path::Path,
+) -> (Error, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let err = Replica::open(remote, ReplicaOptions::new().with_local_path(local))
+        .await
+        .unwrap_err();
+    (err, started.elapsed())
+}
+
 #[tokio::test]
 async fn a_silent_endpoint_fails_within_the_request_timeout() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let silent = s3sqlite_testkit::SilentServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("a.db");
     // a set timeout
     let remote = silent
         .remote_builder("s3://bucket/app.db")
         .with_request_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let started = Instant::now();
-    let err = Replica::open(
-        remote,
-        ReplicaOptions::new().with_local_path(dir.path().join("a.db")),
-    )
-    .await
-    .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = failed_open(remote, &local).await;
     assert!(matches!(err, Error::Remote { .. }), "{err}");
     assert!(
         err.to_string()
@@ -473,19 +480,12 @@ async fn a_silent_endpoint_fails_within_the_request_timeout() {
     // the documented bound: the retry window (10 s) plus one request timeout
     assert!(took < Duration::from_secs(10 + 1 + 1), "took {took:?}");
     println!("silent endpoint, 1 s request timeout: failed after {took:?}: {err}");
-    assert!(!dir.path().join("a.db").exists());
+    assert!(!local.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     // the documented default: 30 s per request, no retry started after 10 s
     let remote = silent.remote_builder("s3://bucket/app.db").build().unwrap();
-    let started = Instant::now();
-    let err = Replica::open(
-        remote,
-        ReplicaOptions::new().with_local_path(dir.path().join("a.db")),
-    )
-    .await
-    .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = failed_open(remote, &local).await;
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(took < Duration::from_secs(10 + 30 + 1), "took {took:?}");
     println!("silent endpoint, default timeouts: failed after {took:?}: {err}");

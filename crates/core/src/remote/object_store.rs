@@ -396,7 +396,7 @@ fn mentions_missing_bucket(err: &object_store::Error) -> bool {
 /// anonymous memory; copied for a store that may keep them in this process
 /// (the in-memory store would otherwise alias the local file, and see its
 /// later writes).
-pub(crate) fn file_payload(path: &Path, backend: &Backend) -> Result<PutPayload> {
+fn file_payload(path: &Path, backend: &Backend) -> Result<PutPayload> {
     if matches!(backend, Backend::Memory | Backend::Custom) {
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         return Ok(PutPayload::from(bytes));

@@ -23,12 +23,7 @@ pub(super) fn temp_file_for(path: &Path, purpose: &str) -> Result<NamedTempFile>
 /// A temp folder beside the local copy at `path` for `purpose`, removed at
 /// the next open if a crash leaves it behind.
 pub(super) fn temp_dir_for(path: &Path, purpose: &str) -> Result<tempfile::TempDir> {
-    let dir = path.parent().expect("local paths have a parent");
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.{TEMP_PURPOSE}{purpose}-"))
-        .tempdir_in(dir)
-        .map_err(|e| Error::io("create temp folder in", dir, e))
+    files::temp_dir_beside(path, &format!("{TEMP_PURPOSE}{purpose}-"))
 }
 
 /// Removes what killed processes left beside the local copy at `path`:
