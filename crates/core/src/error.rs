@@ -59,6 +59,20 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    /// A setting read from the environment for the remote has a value this
+    /// crate does not accept.
+    #[error("{var}={value:?} is not accepted for {url}: {reason}")]
+    InvalidSetting {
+        /// The remote URL.
+        url: String,
+        /// The environment variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
+        reason: String,
+    },
+
     /// The bucket, container or folder that should hold the object does not exist.
     #[error("the bucket or folder of {url} does not exist: create it first or fix the URL")]
     BucketNotFound {

@@ -81,6 +81,7 @@ mod files;
 mod hash;
 mod mmap;
 mod policy;
+pub mod probe;
 mod remote;
 mod replica;
 mod report;
@@ -90,8 +91,8 @@ pub use crate::error::{Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
-    Downloaded, ObjectStoreRemote, ObjectStoreRemoteBuilder, RemoteStore, RemoteVersion, Stamp,
-    TransferOptions, WriteCondition,
+    Downloaded, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
+    ParseEtagQuotingError, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Status, SyncAction, SyncReport};

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use s3sqlite_core::{ObjectStoreRemote, Replica, ReplicaOptions};
+use s3sqlite_core::{ObjectStoreRemote, ObjectStoreRemoteBuilder, Replica, ReplicaOptions};
 use tempfile::TempDir;
 
 use crate::memory::{DirRemote, dir_remote};
@@ -24,6 +24,9 @@ pub enum Backend {
     LocalStack,
     /// moto's server ([`S3Server`]); its conditional PUT is not atomic.
     Moto,
+    /// Ceph's RADOS Gateway ([`S3Server`], started by `.ci/s3-server start
+    /// ceph`); it wants `If-Match` unquoted.
+    Ceph,
     /// LocalStack in Docker ([`LocalStackContainer`](crate::LocalStackContainer)),
     /// through [`Fixture::on_container`].
     #[cfg(feature = "docker")]
@@ -44,6 +47,7 @@ impl fmt::Display for Backend {
             Backend::File => "file",
             Backend::LocalStack => "LocalStack",
             Backend::Moto => "moto",
+            Backend::Ceph => "Ceph RGW",
             #[cfg(feature = "docker")]
             Backend::LocalStackContainer => "LocalStack container",
         };
@@ -96,6 +100,7 @@ impl Fixture {
             Backend::File => Place::Dir(dir_remote()?),
             Backend::LocalStack => Place::Server(S3Server::start(ServerKind::LocalStack).await?),
             Backend::Moto => Place::Server(S3Server::start(ServerKind::Moto).await?),
+            Backend::Ceph => Place::Server(S3Server::start(ServerKind::Ceph).await?),
             #[cfg(feature = "docker")]
             Backend::LocalStackContainer => {
                 return Err(Error::Container {
@@ -164,6 +169,16 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("remote for {}: {e}", self.url(name)))
     }
 
+    /// A builder for the remote database `name`, with the server's endpoint
+    /// and credentials set on S3 backends, for further settings.
+    pub fn builder(&self, name: &str) -> ObjectStoreRemoteBuilder {
+        let url = self.url(name);
+        match &self.place {
+            Place::Server(server) => server.remote_builder(&url),
+            _ => ObjectStoreRemote::builder(url),
+        }
+    }
+
     /// The remote for any URL on this backend (for S3, with the server's
     /// endpoint and credentials).
     ///
@@ -209,13 +224,13 @@ impl Fixture {
 
 /// Runs async test bodies `async fn name(fx: Fixture)` once per backend:
 /// as `#[tokio::test]`s named `memory::NAME`, `file::NAME`,
-/// `localstack::NAME` and `moto::NAME`, and, with the testkit's `docker`
+/// `localstack::NAME`, `moto::NAME` and `ceph::NAME`, and, with the testkit's `docker`
 /// feature, one test `localstack_container::suite` that starts one
 /// LocalStack container and runs every body on it in turn (printing each
 /// name), so the suite pays for one container start.
 ///
 /// Prefix the list with `atomic:` for bodies that need atomic conditional
-/// writes (concurrency tests): they run on memory, file and LocalStack, not
+/// writes (concurrency tests): they run on memory, file, LocalStack and Ceph, not
 /// on moto, whose conditional PUT is not atomic, nor in the container (under
 /// eight 6 MiB writers a GET from LocalStack behind Docker's port proxy
 /// stalled here once, where the same LocalStack on the host never did).
@@ -232,10 +247,10 @@ impl Fixture {
 #[macro_export]
 macro_rules! backend_tests {
     (atomic: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack] $($name),*);
+        $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack, ceph Ceph] $($name),*);
     };
     ($($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack, moto Moto] $($name),*);
+        $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack, moto Moto, ceph Ceph] $($name),*);
         $crate::__container_suite!($($name),*);
     };
     (@each [] $($name:ident),*) => {};

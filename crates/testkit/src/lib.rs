@@ -7,9 +7,14 @@
 //! - [`memory_remote`]: an in-memory remote, isolated per call;
 //! - [`dir_remote`]: `file://` remotes in a temp folder, removed on drop;
 //! - [`S3Server`]: a real S3-compatible server on a loopback port
-//!   (LocalStack, or moto), connected to or spawned and stopped on drop;
+//!   (LocalStack, moto or Ceph's RADOS Gateway), connected to or spawned
+//!   and stopped on drop;
 //! - [`FaultyRemote`]: wraps any remote, counts requests, injects failures;
+//! - [`careless_remote`]: a store that accepts every write, conditions or
+//!   not, to check that code notices;
 //! - [`SilentServer`]: an endpoint that accepts and never answers;
+//! - [`HttpLog`]: records the HTTP requests of a cloud remote, and can
+//!   answer some the way a flaky store does;
 //! - [`seed_remote`], [`read_remote`], [`write_concurrently`]: put a
 //!   database on a remote, inspect one, change one as another writer would;
 //! - [`check_conditional_writes`]: does a store's conditional PUT hold up
@@ -52,6 +57,7 @@
 //! |---|---|---|
 //! | [`S3Server`] `LocalStack` | `S3SQLITE_TEST_ENDPOINT`, or spawns `python3 -m localstack.runtime.main` (`S3SQLITE_LOCALSTACK_PYTHON`) | atomic |
 //! | [`S3Server`] `Moto` | `S3SQLITE_TEST_MOTO_ENDPOINT`, or spawns `moto_server` (`S3SQLITE_MOTO_SERVER`) | not atomic above 5 MiB |
+//! | [`S3Server`] `Ceph` | `S3SQLITE_TEST_CEPH_ENDPOINT` (`.ci/s3-server start ceph`), never spawned | atomic, `If-Match` unquoted |
 #![cfg_attr(
     feature = "docker",
     doc = "| [`LocalStackContainer`] | Docker, `localstack/localstack:4.14.0` (`S3SQLITE_LOCALSTACK_IMAGE` overrides) | atomic |"
@@ -72,12 +78,14 @@
 //! | `docker` | no | testcontainers fixtures: LocalStack, MinIO, RustFS |
 
 mod backend;
+mod careless;
 mod db;
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
 mod faulty;
 mod http;
+mod http_log;
 mod memory;
 mod race;
 mod server;
@@ -85,11 +93,13 @@ mod silent;
 mod unique;
 
 pub use crate::backend::{Backend, Fixture};
+pub use crate::careless::{CarelessStore, careless_remote};
 pub use crate::db::{read_remote, seed_remote, write_concurrently};
 #[cfg(feature = "docker")]
 pub use crate::docker::{LocalStackContainer, MinioContainer, RunningContainer, RustFsContainer};
 pub use crate::error::{Error, Result};
 pub use crate::faulty::{FaultyRemote, InjectedFault, Op};
+pub use crate::http_log::{Exchange, HttpLog};
 pub use crate::memory::{DirRemote, dir_remote, memory_remote};
 pub use crate::race::{RaceOptions, RaceReport, check_conditional_writes};
 pub use crate::server::{S3Server, ServerKind};

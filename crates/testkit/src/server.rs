@@ -30,6 +30,11 @@ pub enum ServerKind {
     /// or three of eight concurrent writers win one round. Fine for every
     /// test but concurrency tests.
     Moto,
+    /// Ceph's RADOS Gateway, single node, started by `.ci/s3-server start
+    /// ceph` (never spawned by the fixture: it needs a monitor, an OSD and
+    /// root to install). Its conditional PUT is atomic, and it compares
+    /// `If-Match` with the entity tag unquoted.
+    Ceph,
     /// MinIO, run only as a container.
     Minio,
     /// RustFS, run only as a container.
@@ -42,6 +47,7 @@ impl ServerKind {
         match self {
             ServerKind::LocalStack => "LocalStack",
             ServerKind::Moto => "moto",
+            ServerKind::Ceph => "Ceph RGW",
             ServerKind::Minio => "MinIO",
             ServerKind::RustFs => "RustFS",
         }
@@ -49,11 +55,12 @@ impl ServerKind {
 
     /// The variable naming a running server's endpoint:
     /// `S3SQLITE_TEST_ENDPOINT` for LocalStack, `S3SQLITE_TEST_MOTO_ENDPOINT`
-    /// for moto.
+    /// for moto, `S3SQLITE_TEST_CEPH_ENDPOINT` for Ceph.
     pub fn endpoint_var(self) -> &'static str {
         match self {
             ServerKind::LocalStack => "S3SQLITE_TEST_ENDPOINT",
             ServerKind::Moto => "S3SQLITE_TEST_MOTO_ENDPOINT",
+            ServerKind::Ceph => "S3SQLITE_TEST_CEPH_ENDPOINT",
             ServerKind::Minio => "S3SQLITE_TEST_MINIO_ENDPOINT",
             ServerKind::RustFs => "S3SQLITE_TEST_RUSTFS_ENDPOINT",
         }
@@ -67,21 +74,41 @@ impl ServerKind {
         match self {
             ServerKind::LocalStack => "S3SQLITE_LOCALSTACK_PYTHON",
             ServerKind::Moto => "S3SQLITE_MOTO_SERVER",
-            ServerKind::Minio | ServerKind::RustFs => "",
+            ServerKind::Ceph | ServerKind::Minio | ServerKind::RustFs => "",
+        }
+    }
+
+    /// The variables naming the access key id and secret of a running
+    /// server, where the test credentials (`test`/`test`) do not apply:
+    /// `S3SQLITE_CEPH_ACCESS_KEY_ID` and `S3SQLITE_CEPH_SECRET_ACCESS_KEY`
+    /// for Ceph, as `.ci/s3-server start ceph` exports them.
+    pub fn credential_vars(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            ServerKind::Ceph => Some((
+                "S3SQLITE_CEPH_ACCESS_KEY_ID",
+                "S3SQLITE_CEPH_SECRET_ACCESS_KEY",
+            )),
+            _ => None,
         }
     }
 
     /// Whether the server's conditional PUT is atomic as measured here: yes
-    /// for LocalStack, no for moto; MinIO and RustFS were not measured here
-    /// (no registry to pull them from), so `false` until they are.
+    /// for LocalStack and Ceph, no for moto; MinIO and RustFS were not
+    /// measured here (no registry to pull them from), so `false` until they
+    /// are.
     pub fn atomic_conditional_writes(self) -> bool {
-        matches!(self, ServerKind::LocalStack)
+        matches!(self, ServerKind::LocalStack | ServerKind::Ceph)
     }
 
     fn install_hint(self) -> &'static str {
         match self {
             ServerKind::Minio | ServerKind::RustFs => {
                 "it runs only as a container: use the testkit's `docker` feature"
+            }
+            ServerKind::Ceph => {
+                "start it with `eval \"$(.ci/s3-server start ceph)\"` (installs Debian's \
+                 ceph-mon, ceph-osd, radosgw and ceph-common as root, then exports \
+                 S3SQLITE_TEST_CEPH_ENDPOINT and the S3 user's keys)"
             }
             ServerKind::LocalStack => {
                 "install it (Python 3.12+: `pip install -r .ci/localstack-requirements.txt`, \
@@ -190,7 +217,13 @@ impl S3Server {
                 var: kind.endpoint_var(),
                 source,
             })?;
-        Self::connect_as(kind, &endpoint, TEST_CREDENTIALS.0, TEST_CREDENTIALS.1).await
+        let (key, secret) = match kind.credential_vars() {
+            Some((key_var, secret_var)) => {
+                (env_or_fail(kind, key_var)?, env_or_fail(kind, secret_var)?)
+            }
+            None => (TEST_CREDENTIALS.0.to_owned(), TEST_CREDENTIALS.1.to_owned()),
+        };
+        Self::connect_as(kind, &endpoint, &key, &secret).await
     }
 
     /// Uses the running server at `endpoint` with the access key `key` and
@@ -222,17 +255,17 @@ impl S3Server {
     ///
     /// # Errors
     ///
-    /// [`Error::ServerUnavailable`] or [`Error::ServerNotReady`]; MinIO and
-    /// RustFS run only as containers and always give
-    /// [`Error::ServerUnavailable`].
+    /// [`Error::ServerUnavailable`] or [`Error::ServerNotReady`]; Ceph is
+    /// never spawned, and MinIO and RustFS run only as containers: they
+    /// always give [`Error::ServerUnavailable`], saying how to start them.
     pub async fn spawn(kind: ServerKind) -> Result<Self> {
         let default_program = match kind {
             ServerKind::LocalStack => "python3",
             ServerKind::Moto => "moto_server",
-            ServerKind::Minio | ServerKind::RustFs => {
+            ServerKind::Ceph | ServerKind::Minio | ServerKind::RustFs => {
                 return Err(Error::ServerUnavailable {
                     kind: kind.name(),
-                    hint: kind.install_hint().to_owned(),
+                    hint: format!("{} is unset; {}", kind.endpoint_var(), kind.install_hint()),
                 });
             }
         };
@@ -445,6 +478,21 @@ fn stop(child: &mut Child) {
     }
     signal("-KILL");
     let _ = child.wait();
+}
+
+/// The value of `var`, which a running server of `kind` needs.
+fn env_or_fail(kind: ServerKind, var: &'static str) -> Result<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        _ => Err(Error::ServerUnavailable {
+            kind: kind.name(),
+            hint: format!(
+                "{} is set but {var} is not; {}",
+                kind.endpoint_var(),
+                kind.install_hint()
+            ),
+        }),
+    }
 }
 
 fn free_port() -> Result<u16> {

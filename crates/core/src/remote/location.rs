@@ -56,6 +56,22 @@ pub(crate) struct Network {
     /// Set on the builder; else the default.
     #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub(crate) retry: Option<object_store::RetryConfig>,
+    /// Set on the builder; else object_store's reqwest client.
+    pub(crate) connector: Option<SharedConnector>,
+}
+
+/// An [`HttpConnector`](object_store::client::HttpConnector) the builder
+/// was given, shareable between the stores it builds.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedConnector(pub(crate) Arc<dyn object_store::client::HttpConnector>);
+
+impl object_store::client::HttpConnector for SharedConnector {
+    fn connect(
+        &self,
+        options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        self.0.connect(options)
+    }
 }
 
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
@@ -344,6 +360,9 @@ impl Location {
             builder = builder.with_config(key, value);
         }
         builder = builder.with_retry(network.retry());
+        if let Some(connector) = &network.connector {
+            builder = builder.with_http_connector(connector.clone());
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::S3))
     }
@@ -379,6 +398,9 @@ impl Location {
             builder = builder.with_config(key, value);
         }
         builder = builder.with_retry(network.retry());
+        if let Some(connector) = &network.connector {
+            builder = builder.with_http_connector(connector.clone());
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }
@@ -414,6 +436,9 @@ impl Location {
             builder = builder.with_config(key, value);
         }
         builder = builder.with_retry(network.retry());
+        if let Some(connector) = &network.connector {
+            builder = builder.with_http_connector(connector.clone());
+        }
         let store = builder.build().map_err(|e| self.config_error(e))?;
         Ok((Arc::new(store), Backend::Cloud))
     }

@@ -1,6 +1,7 @@
 //! The [`RemoteStore`] trait and the types it speaks in.
 
 mod download;
+pub(crate) mod etag;
 mod file_lock;
 mod location;
 mod object_store;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::hash::ContentHash;
 
+pub use self::etag::{ETAG_QUOTING_VAR, EtagQuoting, ParseEtagQuotingError};
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
 
 /// What the engine needs from the place a database lives.
@@ -224,7 +226,7 @@ impl Downloaded {
 
 /// 32 hex digits that no other upload, in this or another process or
 /// machine, is expected to share.
-fn fresh_id() -> String {
+pub(crate) fn fresh_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = blake3::Hasher::new();

@@ -3,6 +3,7 @@
 use std::fmt::{self, Debug, Display};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +14,8 @@ use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
 
-use super::location::{Backend, Location, Network};
+use super::etag::{self, ETAG_QUOTING_VAR, EtagQuoting};
+use super::location::{Backend, Location, Network, SharedConnector};
 use super::{
     Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download,
     file_lock,
@@ -63,6 +65,10 @@ pub struct ObjectStoreRemote {
     key: ObjectPath,
     url: String,
     backend: Backend,
+    quoting: EtagQuoting,
+    /// In [`EtagQuoting::Auto`]: the store refused its own current tag
+    /// quoted and took it unquoted, so updates go unquoted from now on.
+    learned_unquoted: AtomicBool,
 }
 
 /// Builds an [`ObjectStoreRemote`] from a URL; made by
@@ -75,6 +81,7 @@ pub struct ObjectStoreRemoteBuilder {
     url: String,
     options: Vec<(String, String)>,
     network: Network,
+    etag_quoting: Option<EtagQuoting>,
 }
 
 impl Debug for ObjectStoreRemoteBuilder {
@@ -87,6 +94,7 @@ impl Debug for ObjectStoreRemoteBuilder {
         f.debug_struct("ObjectStoreRemoteBuilder")
             .field("url", &self.url)
             .field("options", &keys)
+            .field("etag_quoting", &self.etag_quoting)
             .finish()
     }
 }
@@ -167,13 +175,44 @@ impl ObjectStoreRemoteBuilder {
     /// [`Error::BucketNotFound`] for a `file://` URL whose folder is missing.
     pub fn build(self) -> Result<ObjectStoreRemote> {
         let location = Location::parse(&self.url)?;
+        let quoting = match self.etag_quoting {
+            Some(quoting) => quoting,
+            None => etag_quoting_from_env(&location.url)?,
+        };
         let (store, backend) = location.build(&self.options, &self.network)?;
         Ok(ObjectStoreRemote {
             store,
             key: location.key,
             url: location.url,
             backend,
+            quoting,
+            learned_unquoted: AtomicBool::new(false),
         })
+    }
+
+    /// Sets how conditional updates send the entity tag; see
+    /// [`EtagQuoting`].
+    ///
+    /// By default the environment variable `S3SQLITE_ETAG_QUOTING`
+    /// (`auto`, `quoted` or `unquoted`), else [`EtagQuoting::Auto`], which
+    /// needs no setting on any store measured so far.
+    pub fn with_etag_quoting(mut self, quoting: EtagQuoting) -> Self {
+        self.etag_quoting = Some(quoting);
+        self
+    }
+
+    /// Sends the cloud store's requests through `connector` instead of
+    /// object_store's default reqwest client: for a proxy, custom TLS, or
+    /// counting and shaping requests in tests. Applies to `s3://`, `gs://`
+    /// and `az://` URLs; `file://` and `memory://` make no requests.
+    ///
+    /// By default, object_store's reqwest client.
+    pub fn with_http_connector(
+        mut self,
+        connector: Arc<dyn object_store::client::HttpConnector>,
+    ) -> Self {
+        self.network.connector = Some(SharedConnector(connector));
+        self
     }
 }
 
@@ -193,6 +232,7 @@ impl ObjectStoreRemote {
             url: url.into(),
             options: Vec::new(),
             network: Network::default(),
+            etag_quoting: None,
         }
     }
 
@@ -200,6 +240,8 @@ impl ObjectStoreRemote {
     ///
     /// The store must support [`PutMode::Create`] and [`PutMode::Update`]
     /// atomically, as S3, GCS, Azure and object_store's `InMemory` do.
+    /// Entity tags are sent as [`EtagQuoting::Auto`] says; change that with
+    /// [`with_etag_quoting`](Self::with_etag_quoting).
     pub fn new(store: Arc<dyn ObjectStore>, key: impl Into<ObjectPath>) -> Self {
         let key = key.into();
         ObjectStoreRemote {
@@ -207,6 +249,28 @@ impl ObjectStoreRemote {
             store,
             key,
             backend: Backend::Custom,
+            quoting: EtagQuoting::Auto,
+            learned_unquoted: AtomicBool::new(false),
+        }
+    }
+
+    /// The remote with conditional updates sending the entity tag as
+    /// `quoting` says.
+    pub fn with_etag_quoting(mut self, quoting: EtagQuoting) -> Self {
+        self.quoting = quoting;
+        self.learned_unquoted = AtomicBool::new(false);
+        self
+    }
+
+    /// Whether conditional updates now send the entity tag without quotes:
+    /// always in [`EtagQuoting::Unquoted`], never in
+    /// [`EtagQuoting::Quoted`], and in [`EtagQuoting::Auto`] once the store
+    /// has refused its own current tag quoted and taken it unquoted.
+    pub fn sends_unquoted_etags(&self) -> bool {
+        match self.quoting {
+            EtagQuoting::Auto => self.learned_unquoted.load(Ordering::Relaxed),
+            EtagQuoting::Quoted => false,
+            EtagQuoting::Unquoted => true,
         }
     }
 
@@ -229,6 +293,40 @@ impl ObjectStoreRemote {
 
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A remote on the same store for the key `self`'s key + `/` + `name`
+    /// (for `file://`, the file `name` in the folder named by `self`'s
+    /// path), sending entity tags as `self` does now.
+    pub(crate) fn scratch(&self, name: &str) -> ObjectStoreRemote {
+        let mut remote = self.twin();
+        remote.key = ObjectPath::from_iter(self.key.parts().chain(ObjectPath::from(name).parts()));
+        remote.url = format!("{}/{name}", self.url.trim_end_matches('/'));
+        if let Backend::File { path } = &mut remote.backend {
+            *path = path.join(name);
+        }
+        remote
+    }
+
+    /// Another remote for the same object, sending entity tags as `self`
+    /// does now.
+    pub(crate) fn twin(&self) -> ObjectStoreRemote {
+        ObjectStoreRemote {
+            store: Arc::clone(&self.store),
+            key: self.key.clone(),
+            url: self.url.clone(),
+            backend: self.backend.clone(),
+            quoting: self.quoting,
+            learned_unquoted: AtomicBool::new(self.learned_unquoted.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The local path of a `file://` remote.
+    pub(crate) fn file_path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::File { path } => Some(path),
+            _ => None,
+        }
     }
 
     /// On S3 a HEAD of a missing bucket looks like a missing key: a one-page
@@ -295,8 +393,13 @@ impl ObjectStoreRemote {
         }
     }
 
-    /// Uploads `payload` with `mode`, mapping a failed precondition to
-    /// [`Error::Conflict`].
+    /// Uploads `payload` if `condition` holds, mapping a failed
+    /// precondition to [`Error::Conflict`].
+    ///
+    /// In [`EtagQuoting::Auto`], an update refused with its tag quoted is
+    /// followed by a HEAD: if the object is still the expected version, the
+    /// store refused its own current tag, so the PUT is sent once more
+    /// unquoted, and if that lands every later update goes unquoted.
     async fn put(
         &self,
         payload: PutPayload,
@@ -304,26 +407,30 @@ impl ObjectStoreRemote {
         stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         let size = payload.content_length() as u64;
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::Metadata(HASH_METADATA_KEY.into()),
-            stamp.content_hash.to_hex().into(),
-        );
-        attributes.insert(
-            Attribute::Metadata(SIZE_METADATA_KEY.into()),
-            stamp.size.to_string().into(),
-        );
-        attributes.insert(
-            Attribute::Metadata(UPLOAD_ID_METADATA_KEY.into()),
-            stamp.upload_id.clone().into(),
-        );
-        let mode = put_mode(condition);
-        let options = PutOptions {
-            mode,
-            attributes,
-            ..PutOptions::default()
-        };
-        match self.store.put_opts(&self.key, payload, options).await {
+        let send_unquoted = self.sends_unquoted_etags();
+        let mut sent = self
+            .put_once(payload.clone(), condition, stamp, send_unquoted)
+            .await;
+        if matches!(sent, Err(object_store::Error::Precondition { .. }))
+            && !send_unquoted
+            && self.quoting == EtagQuoting::Auto
+            && quoted_update(condition)
+        {
+            let current = self.head_object().await?;
+            if !condition.holds(current.as_ref()) {
+                return Err(Error::conflict(&self.url, condition.expected(), current));
+            }
+            sent = self.put_once(payload, condition, stamp, true).await;
+            if sent.is_ok() {
+                self.learned_unquoted.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    url = %self.url,
+                    "the store refused its own current ETag quoted and took it unquoted: \
+                     conditional updates of this remote send it unquoted from now on"
+                );
+            }
+        }
+        match sent {
             Ok(put) => {
                 let mut version = RemoteVersion::new(size).with_stamp(stamp.clone());
                 version.e_tag = put.e_tag;
@@ -342,6 +449,36 @@ impl ObjectStoreRemote {
             }
             Err(err) => Err(self.remote_error(err)),
         }
+    }
+
+    /// One PUT of `payload` with `stamp` as metadata, on `condition`, the
+    /// entity tag sent without quotes when `unquoted`.
+    async fn put_once(
+        &self,
+        payload: PutPayload,
+        condition: &WriteCondition,
+        stamp: &Stamp,
+        unquoted: bool,
+    ) -> object_store::Result<object_store::PutResult> {
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(HASH_METADATA_KEY.into()),
+            stamp.content_hash.to_hex().into(),
+        );
+        attributes.insert(
+            Attribute::Metadata(SIZE_METADATA_KEY.into()),
+            stamp.size.to_string().into(),
+        );
+        attributes.insert(
+            Attribute::Metadata(UPLOAD_ID_METADATA_KEY.into()),
+            stamp.upload_id.clone().into(),
+        );
+        let options = PutOptions {
+            mode: put_mode(condition, unquoted),
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store.put_opts(&self.key, payload, options).await
     }
 
     /// A conditional PUT failed without an answer (a server may refuse the
@@ -407,14 +544,44 @@ fn file_payload(path: &Path, backend: &Backend) -> Result<PutPayload> {
     })
 }
 
-fn put_mode(condition: &WriteCondition) -> PutMode {
+/// The put mode for `condition`, the entity tag stripped of its quotes when
+/// `unquoted`.
+fn put_mode(condition: &WriteCondition, unquoted: bool) -> PutMode {
     match condition {
         WriteCondition::Overwrite => PutMode::Overwrite,
         WriteCondition::IfAbsent => PutMode::Create,
-        WriteCondition::IfMatch(version) => PutMode::Update(UpdateVersion {
-            e_tag: version.e_tag.clone(),
-            version: version.version.clone(),
+        WriteCondition::IfMatch(version) => {
+            let e_tag = version.e_tag.as_deref().map(|tag| match unquoted {
+                true => etag::unquoted(tag).unwrap_or(tag).to_owned(),
+                false => tag.to_owned(),
+            });
+            PutMode::Update(UpdateVersion {
+                e_tag,
+                version: version.version.clone(),
+            })
+        }
+    }
+}
+
+/// Whether `condition` is an update whose entity tag is quoted, and so
+/// could be retried unquoted.
+fn quoted_update(condition: &WriteCondition) -> bool {
+    condition
+        .expected()
+        .and_then(|expected| expected.e_tag.as_deref())
+        .is_some_and(|tag| etag::unquoted(tag).is_some())
+}
+
+/// [`EtagQuoting`] as the environment sets it for the remote at `url`.
+fn etag_quoting_from_env(url: &str) -> Result<EtagQuoting> {
+    match std::env::var(ETAG_QUOTING_VAR) {
+        Ok(value) if !value.trim().is_empty() => value.parse().map_err(|_| Error::InvalidSetting {
+            url: url.to_owned(),
+            var: ETAG_QUOTING_VAR,
+            value,
+            reason: "expected auto, quoted or unquoted".to_owned(),
         }),
+        _ => Ok(EtagQuoting::Auto),
     }
 }
 

@@ -1,0 +1,267 @@
+//! What a probe found: [`ProbeReport`], its [`Check`]s and [`Verdict`].
+
+use std::fmt::{self, Display};
+
+/// One thing [`probe`](super::probe) checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CheckKind {
+    /// A create on condition that the object is absent (`If-None-Match: *`)
+    /// lands, and a second one on the same key is refused.
+    ConditionalCreate,
+    /// A raw `If-Match` PUT with the current entity tag exactly as the store
+    /// returned it (quoted) lands.
+    UpdateAsReturned,
+    /// A raw `If-Match` PUT with the current entity tag stripped of its
+    /// quotes lands.
+    UpdateUnquoted,
+    /// An update through s3sqlite's remote, on condition of the current
+    /// version, lands (in the remote's [`EtagQuoting`](crate::EtagQuoting)
+    /// mode, which may learn the unquoted form).
+    Update,
+    /// An update on condition of a version that is no longer current is
+    /// refused, and the object is left as it was.
+    StaleUpdateRefused,
+    /// The stamp s3sqlite stores as object metadata (hash, size, upload id)
+    /// reads back unchanged.
+    MetadataRoundTrip,
+    /// A download in several ranged GETs pinned to a version returns its
+    /// bytes, and one pinned to a version that was replaced is refused.
+    PinnedRangedRead,
+    /// Concurrent writers race `If-Match` updates holding the same version:
+    /// exactly one wins each round.
+    Race,
+}
+
+impl CheckKind {
+    /// The check's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::ConditionalCreate => "conditional create (If-None-Match: *)",
+            CheckKind::UpdateAsReturned => "If-Match with the ETag as returned",
+            CheckKind::UpdateUnquoted => "If-Match with the ETag unquoted",
+            CheckKind::Update => "update through s3sqlite",
+            CheckKind::StaleUpdateRefused => "stale If-Match refused",
+            CheckKind::MetadataRoundTrip => "metadata round trip",
+            CheckKind::PinnedRangedRead => "ranged read pinned to a version",
+            CheckKind::Race => "race of concurrent writers",
+        }
+    }
+
+    /// Whether s3sqlite's guarantees depend on this check passing. The two
+    /// raw `If-Match` checks are informative: s3sqlite needs one of them to
+    /// pass, which [`Update`](Self::Update) shows.
+    pub fn required(self) -> bool {
+        !matches!(
+            self,
+            CheckKind::UpdateAsReturned | CheckKind::UpdateUnquoted
+        )
+    }
+}
+
+impl Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The store behaved as s3sqlite needs.
+    Pass,
+    /// It did not; the check's detail says what happened.
+    Fail,
+    /// The check does not apply to this store (the detail says why).
+    Skipped,
+}
+
+impl Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skipped => "n/a",
+        })
+    }
+}
+
+/// One row of a [`ProbeReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Check {
+    /// What was checked.
+    pub kind: CheckKind,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// What was seen, in a few words.
+    pub detail: String,
+}
+
+impl Check {
+    pub(crate) fn new(kind: CheckKind, outcome: Outcome, detail: impl Into<String>) -> Self {
+        Check {
+            kind,
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Whether s3sqlite can keep its promises on the probed store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every required check passed, entity tags sent as the store
+    /// returns them: safe for concurrent writers.
+    Safe,
+    /// Every required check passed, with entity tags sent unquoted (the
+    /// store refuses its own quoted tags in `If-Match`): safe for concurrent
+    /// writers in [`EtagQuoting::Auto`](crate::EtagQuoting::Auto), the
+    /// default, which learns this by itself, or
+    /// [`EtagQuoting::Unquoted`](crate::EtagQuoting::Unquoted).
+    SafeUnquoted,
+    /// A required check failed: concurrent writers can lose each other's
+    /// changes on this store. Holds one line per failed check.
+    NotSafe(Vec<String>),
+}
+
+impl Verdict {
+    /// Whether concurrent writers are safe (with either quoting).
+    pub fn is_safe(&self) -> bool {
+        !matches!(self, Verdict::NotSafe(_))
+    }
+}
+
+impl Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Safe => f.write_str("safe for concurrent writers"),
+            Verdict::SafeUnquoted => f.write_str(
+                "safe for concurrent writers with the unquoted-ETag mode \
+                 (EtagQuoting::Auto, the default, finds it by itself)",
+            ),
+            Verdict::NotSafe(reasons) => write!(f, "NOT SAFE: {}", reasons.join("; ")),
+        }
+    }
+}
+
+/// What [`probe`](super::probe) found on one store: every check and the
+/// verdict. `Display` renders it as a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProbeReport {
+    /// The URL probed (the prefix the scratch objects went under).
+    pub url: String,
+    /// The checks, in the order they ran.
+    pub checks: Vec<Check>,
+    /// The verdict drawn from them.
+    pub verdict: Verdict,
+}
+
+impl ProbeReport {
+    pub(crate) fn new(url: String, checks: Vec<Check>) -> Self {
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.kind.required() && c.outcome == Outcome::Fail)
+            .map(|c| format!("{}: {}", c.kind, c.detail))
+            .collect();
+        let outcome = |kind| checks.iter().find(|c| c.kind == kind).map(|c| c.outcome);
+        let verdict = if !failed.is_empty() {
+            Verdict::NotSafe(failed)
+        } else if outcome(CheckKind::UpdateAsReturned) == Some(Outcome::Fail)
+            && outcome(CheckKind::UpdateUnquoted) == Some(Outcome::Pass)
+        {
+            Verdict::SafeUnquoted
+        } else {
+            Verdict::Safe
+        };
+        ProbeReport {
+            url,
+            checks,
+            verdict,
+        }
+    }
+
+    /// The check of `kind`, where it ran.
+    pub fn check(&self, kind: CheckKind) -> Option<&Check> {
+        self.checks.iter().find(|c| c.kind == kind)
+    }
+}
+
+impl Display for ProbeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "probe of {}", self.url)?;
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.kind.name().len())
+            .max()
+            .unwrap_or(0);
+        for check in &self.checks {
+            // a refused informative check is no failure of the store
+            let outcome = match (check.outcome, check.kind.required()) {
+                (Outcome::Fail, false) => "no".to_owned(),
+                (outcome, _) => outcome.to_string(),
+            };
+            writeln!(
+                f,
+                "  {:<width$}  {outcome:<4}  {}",
+                check.kind.name(),
+                check.detail
+            )?;
+        }
+        write!(f, "verdict: {}", self.verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(rows: &[(CheckKind, Outcome)]) -> ProbeReport {
+        let checks = rows
+            .iter()
+            .map(|(kind, outcome)| Check::new(*kind, *outcome, "seen"))
+            .collect();
+        ProbeReport::new("memory:///p".to_owned(), checks)
+    }
+
+    #[test]
+    fn a_failed_required_check_is_not_safe_and_says_which() {
+        let r = report(&[
+            (CheckKind::ConditionalCreate, Outcome::Pass),
+            (CheckKind::StaleUpdateRefused, Outcome::Fail),
+        ]);
+        assert_eq!(
+            r.verdict,
+            Verdict::NotSafe(vec!["stale If-Match refused: seen".to_owned()])
+        );
+        let table = r.to_string();
+        assert!(table.contains("FAIL"), "{table}");
+        assert!(
+            table.ends_with("verdict: NOT SAFE: stale If-Match refused: seen"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn refused_quoted_but_accepted_unquoted_is_safe_unquoted() {
+        let r = report(&[
+            (CheckKind::UpdateAsReturned, Outcome::Fail),
+            (CheckKind::UpdateUnquoted, Outcome::Pass),
+            (CheckKind::Update, Outcome::Pass),
+        ]);
+        assert_eq!(r.verdict, Verdict::SafeUnquoted);
+        assert!(r.verdict.is_safe());
+    }
+
+    #[test]
+    fn all_passing_is_safe() {
+        let r = report(&[
+            (CheckKind::UpdateAsReturned, Outcome::Pass),
+            (CheckKind::UpdateUnquoted, Outcome::Skipped),
+            (CheckKind::Race, Outcome::Pass),
+        ]);
+        assert_eq!(r.verdict, Verdict::Safe);
+    }
+}
