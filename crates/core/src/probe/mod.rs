@@ -22,7 +22,8 @@ use crate::{
 pub struct ProbeOptions {
     /// Concurrent writers per round. By default 8.
     pub writers: usize,
-    /// Rounds. By default 5.
+    /// Rounds at most: the race stops at the first round without exactly
+    /// one winner. By default 5.
     pub rounds: usize,
     /// Body size of each racing write. By default 6 MiB + 64 KiB: a store
     /// that checks `If-Match` and then writes without a lock lets several
@@ -389,10 +390,7 @@ impl Probe<'_> {
     async fn race(&mut self, options: &ProbeOptions) -> Result<()> {
         let kind = CheckKind::Race;
         let size_mib = options.body_size as f64 / (1024.0 * 1024.0);
-        let what = format!(
-            "{} writers x {} rounds, {size_mib:.2} MiB each",
-            options.writers, options.rounds
-        );
+        let what = format!("{} writers, {size_mib:.2} MiB each", options.writers);
         let first = self.scratch.scratch("race");
         let (seed, seed_stamp) = self.body("race-seed", SMALL)?;
         if let Err(err) = first
@@ -405,11 +403,6 @@ impl Probe<'_> {
                 format!("{what}: the object to race on could not be created: {err}"),
             );
             return Ok(());
-        }
-        let mut bodies = Vec::with_capacity(options.writers);
-        for writer in 0..options.writers {
-            let (path, _) = self.body(&format!("race-{writer}"), options.body_size)?;
-            bodies.push(Arc::new(path));
         }
         let mut winners = Vec::with_capacity(options.rounds);
         let mut other_errors = Vec::new();
@@ -424,17 +417,16 @@ impl Probe<'_> {
             };
             let barrier = Arc::new(Barrier::new(options.writers));
             let mut tasks = tokio::task::JoinSet::new();
-            for body in &bodies {
+            for writer in 0..options.writers {
+                // bodies new in every round: an ETag (the body's MD5 on S3)
+                // that came back would let a writer re-sending the current
+                // bytes pass If-Match rightly, and look like a second winner
+                let (body, stamp) =
+                    self.body(&format!("race-{round}-{writer}"), options.body_size)?;
                 let remote = first.twin();
                 let base = base.clone();
-                let body = Arc::clone(body);
                 let barrier = Arc::clone(&barrier);
                 tasks.spawn(async move {
-                    let hash = ContentHash::of_file(&body)?;
-                    let size = std::fs::metadata(&*body)
-                        .map_err(|e| Error::io("stat", &*body, e))?
-                        .len();
-                    let stamp = Stamp::new(hash, size);
                     barrier.wait().await;
                     remote
                         .upload(&body, &WriteCondition::IfMatch(base), &stamp)
@@ -450,14 +442,30 @@ impl Probe<'_> {
                 }
             }
             winners.push(won);
+            for writer in 0..options.writers {
+                let path = self.files.join(format!("race-{round}-{writer}"));
+                std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            }
+            if won != 1 {
+                // the verdict is known: not safe
+                break;
+            }
         }
         let bad = winners.iter().filter(|w| **w != 1).count();
         let (outcome, mut detail) = if bad == 0 {
-            (Outcome::Pass, format!("{what}: one winner in each round"))
+            (
+                Outcome::Pass,
+                format!("{what}: one winner in each of {} rounds", winners.len()),
+            )
         } else {
             (
                 Outcome::Fail,
-                format!("{what}: {bad} rounds without exactly one winner (winners: {winners:?})"),
+                format!(
+                    "{what}: round {} of {} had {} winners",
+                    winners.len(),
+                    options.rounds,
+                    winners.last().copied().unwrap_or_default()
+                ),
             )
         };
         if let Some(first_error) = other_errors.first() {
