@@ -20,6 +20,13 @@
 //! - [`SyncPolicy`]: what happens when both sides changed. [`FailOnConflict`]
 //!   (default), [`Overwrite`], [`KeepRemote`], or your own, which may return
 //!   a [`Resolution::Merged`] file.
+//! - [`probe::probe`]: checks on your own bucket what the engine needs from
+//!   a store (conditional create and update, a stale `If-Match` refused,
+//!   metadata, pinned ranged reads, a race of writers) and says whether
+//!   concurrent writers are safe there.
+//! - [`EtagQuoting`]: how `If-Match` sends the entity tag; the default finds
+//!   by itself the stores (Ceph RGW, DigitalOcean Spaces) that want it
+//!   unquoted.
 //! - [`Error`]: one error type; each variant names the URL or path.
 //!
 //! # Example

@@ -120,3 +120,14 @@ async fn a_server_named_but_unreachable_is_an_error_that_says_so() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn ceph_is_never_spawned_and_the_error_says_how_to_start_it() {
+    let err = S3Server::spawn(ServerKind::Ceph).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("no Ceph RGW server: S3SQLITE_TEST_CEPH_ENDPOINT is unset;"),
+        "{message}"
+    );
+    assert!(message.contains(".ci/s3-server start ceph"), "{message}");
+}
