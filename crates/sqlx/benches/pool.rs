@@ -364,7 +364,6 @@ async fn measure_throughput(config: &Config) -> BenchResult<Vec<Throughput>> {
     }
 
     plain.close().await;
-    let s3 = Arc::into_inner(s3).ok_or("the S3SqlitePool is still shared")?;
     s3.close().await?;
     Ok(results)
 }
@@ -622,7 +621,7 @@ async fn measure_sync(
             if op == SyncOp::AfterUpdate {
                 sqlx::query("UPDATE blobs SET note = ? WHERE id = 1")
                     .bind(format!("changed in run {run}"))
-                    .execute(&*db)
+                    .execute(&db)
                     .await?;
             }
             let started = Instant::now();

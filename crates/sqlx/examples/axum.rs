@@ -11,7 +11,6 @@
 //! variables), `S3SQLITE_LOCAL_PATH` (default: under the temp folder),
 //! `S3SQLITE_ADDR` (default `127.0.0.1:3000`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -20,8 +19,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use s3sqlite_sqlx::S3SqlitePool;
 use serde::{Deserialize, Serialize};
-
-type Db = Arc<S3SqlitePool>;
 
 #[derive(Deserialize)]
 struct NewNote {
@@ -53,15 +50,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(path) = std::env::var("S3SQLITE_LOCAL_PATH") {
         builder = builder.with_local_path(path);
     }
-    let db: Db = Arc::new(builder.connect().await?);
+    let db = builder.connect().await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(&**db)
+        .execute(&db)
         .await?;
 
     let app = Router::new()
         .route("/notes", get(list_notes).post(add_note))
         .route("/sync", post(sync))
-        .with_state(Arc::clone(&db));
+        .with_state(db.clone());
     let addr = std::env::var("S3SQLITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on {} with {url}", listener.local_addr()?);
@@ -69,27 +66,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
-    // every handler has finished and the router, with its clones, is gone
-    let db = Arc::into_inner(db).expect("nothing else holds the pool after shutdown");
+    // every handler has finished; closing one clone closes the pool for all
     let report = db.close().await?;
     println!("closed and synced: {report}");
     Ok(())
 }
 
-async fn list_notes(State(db): State<Db>) -> Result<Json<Vec<Note>>, AppError> {
+async fn list_notes(State(db): State<S3SqlitePool>) -> Result<Json<Vec<Note>>, AppError> {
     let notes = sqlx::query_as::<_, Note>("SELECT id, body FROM notes ORDER BY id")
-        .fetch_all(&**db)
+        .fetch_all(&db)
         .await?;
     Ok(Json(notes))
 }
 
 async fn add_note(
-    State(db): State<Db>,
+    State(db): State<S3SqlitePool>,
     Json(note): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), AppError> {
     let id = sqlx::query("INSERT INTO notes (body) VALUES (?)")
         .bind(&note.body)
-        .execute(&**db)
+        .execute(&db)
         .await?
         .last_insert_rowid();
     Ok((
@@ -102,7 +98,7 @@ async fn add_note(
 }
 
 /// Uploads now, for clients that need their write durable before they go on.
-async fn sync(State(db): State<Db>) -> Result<String, AppError> {
+async fn sync(State(db): State<S3SqlitePool>) -> Result<String, AppError> {
     Ok(db.sync().await?.to_string())
 }
 

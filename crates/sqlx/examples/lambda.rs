@@ -9,8 +9,6 @@
 //! set `S3SQLITE_URL=s3://my-bucket/visits.db` on the function. Run locally
 //! with `cargo lambda watch`.
 
-use std::sync::Arc;
-
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use s3sqlite_sqlx::S3SqlitePool;
 use serde_json::{Value, json};
@@ -20,16 +18,16 @@ async fn main() -> Result<(), Error> {
     let url = std::env::var("S3SQLITE_URL")?;
     // Lambda's /tmp survives warm starts: the next cold start on this
     // sandbox may even reuse the local copy after one HEAD
-    let db = Arc::new(S3SqlitePool::connect(&url).await?);
+    let db = S3SqlitePool::connect(&url).await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, path TEXT NOT NULL, at TEXT NOT NULL)",
     )
-    .execute(&**db)
+    .execute(&db)
     .await?;
     db.sync().await?;
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let db = Arc::clone(&db);
+        let db = db.clone();
         async move { handle(&db, event).await }
     }))
     .await
@@ -39,11 +37,11 @@ async fn handle(db: &S3SqlitePool, event: LambdaEvent<Value>) -> Result<Value, E
     let path = event.payload["path"].as_str().unwrap_or("/").to_owned();
     sqlx::query("INSERT INTO visits (path, at) VALUES (?, datetime('now'))")
         .bind(&path)
-        .execute(&**db)
+        .execute(db)
         .await?;
     let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE path = ?")
         .bind(&path)
-        .fetch_one(&**db)
+        .fetch_one(db)
         .await?;
     // durable before the response: a conflict or network error fails the
     // invocation, and the write stays in the local copy for the next sync

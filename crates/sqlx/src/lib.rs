@@ -17,8 +17,8 @@
 //! # let url = format!("file://{}/app.db", dir.path().display());
 //! // "s3://my-bucket/app.db" in production
 //! let db = S3SqlitePool::builder(&url).with_ignore_conflicts(false).connect().await?;
-//! sqlx::query("CREATE TABLE IF NOT EXISTS users (name TEXT NOT NULL)").execute(&*db).await?;
-//! sqlx::query("INSERT INTO users (name) VALUES (?)").bind("ada").execute(&*db).await?;
+//! sqlx::query("CREATE TABLE IF NOT EXISTS users (name TEXT NOT NULL)").execute(&db).await?;
+//! sqlx::query("INSERT INTO users (name) VALUES (?)").bind("ada").execute(&db).await?;
 //! db.sync().await?; // durable now: on AWS Lambda, sync before the handler returns
 //! db.close().await?;
 //! # Ok::<(), s3sqlite_sqlx::Error>(())

@@ -2,14 +2,21 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use s3sqlite_core::{
     LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
     SyncPolicy, SyncReport,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteRow, SqliteStatement, SqliteTypeInfo,
+};
+use sqlx::{Either, SqlStr};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
@@ -24,12 +31,16 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 /// storage.
 ///
 /// [`connect`](Self::connect) brings the database down (or reuses a current
-/// local copy) and opens a pool on it; it derefs to [`SqlitePool`], so every
-/// sqlx query style works unchanged. [`sync`](Self::sync) uploads the
-/// database while the pool stays open; [`close`](Self::close) closes the
-/// pool and uploads. Uploads are conditional: a remote that someone else
-/// changed meanwhile goes to the sync policy (by default an
-/// [`Error::Sync`] conflict), never silently overwritten.
+/// local copy) and opens a pool on it. Hold it as you would a
+/// [`SqlitePool`]: `&db` is a sqlx [`Executor`](sqlx::Executor), so every
+/// query style takes it directly, and it derefs to [`SqlitePool`] for the
+/// rest (transactions, migrations). Clones are cheap and share one pool and
+/// one replica: hand them to handlers and tasks. [`sync`](Self::sync)
+/// uploads the database while the pool stays open; [`close`](Self::close),
+/// on any clone, closes the pool for all of them and uploads. Uploads are
+/// conditional: a remote that someone else changed meanwhile goes to the
+/// sync policy (by default an [`Error::Sync`] conflict), never silently
+/// overwritten.
 ///
 /// ```
 /// use s3sqlite_sqlx::S3SqlitePool;
@@ -38,8 +49,15 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let url = format!("file://{}/app.db", dir.path().display());
 /// let db = S3SqlitePool::connect(&url).await?;
-/// sqlx::query("CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL)").execute(&*db).await?;
-/// sqlx::query("INSERT INTO notes (body) VALUES (?)").bind("hello").execute(&*db).await?;
+/// sqlx::query("CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL)").execute(&db).await?;
+/// let writer = db.clone();
+/// tokio::spawn(async move {
+///     sqlx::query("INSERT INTO notes (body) VALUES (?)").bind("hello").execute(&writer).await
+/// })
+/// .await
+/// .unwrap()?;
+/// let count: i64 = sqlx::query_scalar("SELECT count(*) FROM notes").fetch_one(&db).await?;
+/// assert_eq!(count, 1);
 /// let report = db.close().await?;
 /// println!("{report}");
 /// # Ok::<(), s3sqlite_sqlx::Error>(())
@@ -58,13 +76,12 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 ///
 /// # Drop
 ///
-/// Dropping the pool without [`close`](Self::close) keeps unsynced changes in
-/// the local file and logs a warning; the next open from the same local path
-/// resumes and uploads them at its next sync.
-#[derive(Debug)]
+/// Dropping the last clone without [`close`](Self::close) keeps unsynced
+/// changes in the local file and logs a warning; the next open from the same
+/// local path resumes and uploads them at its next sync.
+#[derive(Debug, Clone)]
 pub struct S3SqlitePool {
     inner: Arc<Inner>,
-    closed: bool,
 }
 
 #[derive(Debug)]
@@ -76,6 +93,7 @@ struct Inner {
     opened: SyncReport,
     background: StdMutex<Option<JoinHandle<()>>>,
     background_error: StdMutex<Option<Error>>,
+    closed: AtomicBool,
 }
 
 /// Builds an [`S3SqlitePool`]; made by [`S3SqlitePool::builder`].
@@ -129,9 +147,9 @@ impl S3SqlitePool {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let url = format!("file://{}/app.db", dir.path().display());
     /// let count: i64 = S3SqlitePool::scope(&url, async |db| {
-    ///     sqlx::query("CREATE TABLE IF NOT EXISTS hits (at TEXT)").execute(&**db).await?;
-    ///     sqlx::query("INSERT INTO hits VALUES (datetime())").execute(&**db).await?;
-    ///     Ok(sqlx::query_scalar("SELECT count(*) FROM hits").fetch_one(&**db).await?)
+    ///     sqlx::query("CREATE TABLE IF NOT EXISTS hits (at TEXT)").execute(db).await?;
+    ///     sqlx::query("INSERT INTO hits VALUES (datetime())").execute(db).await?;
+    ///     Ok(sqlx::query_scalar("SELECT count(*) FROM hits").fetch_one(db).await?)
     /// })
     /// .await?;
     /// assert_eq!(count, 1);
@@ -191,15 +209,16 @@ impl S3SqlitePool {
         Ok(self.inner.replica.lock().await.status().await?)
     }
 
-    /// Closes the pool (waiting for connections in use to come back), then
-    /// uploads the database.
+    /// Closes the pool for every clone (waiting for connections in use to
+    /// come back), then uploads the database. Closing again uploads nothing
+    /// new and reports where the remote stands.
     ///
     /// # Errors
     ///
     /// [`Error::Sync`] when the upload fails: the local copy keeps its
     /// changes, and the next open from the same local path resumes.
-    pub async fn close(mut self) -> Result<SyncReport> {
-        self.closed = true;
+    pub async fn close(&self) -> Result<SyncReport> {
+        self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.stop_background().await;
         self.inner.pool.close().await;
         let mut replica = self.inner.replica.lock().await;
@@ -225,15 +244,58 @@ impl Deref for S3SqlitePool {
     }
 }
 
-impl Drop for S3SqlitePool {
+impl<'p> sqlx::Executor<'p> for &S3SqlitePool {
+    type Database = sqlx::Sqlite;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<SqliteQueryResult, SqliteRow>, sqlx::Error>>
+    where
+        E: 'q + sqlx::Execute<'q, sqlx::Sqlite>,
+    {
+        self.inner.pool.fetch_many(query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<SqliteRow>, sqlx::Error>>
+    where
+        E: 'q + sqlx::Execute<'q, sqlx::Sqlite>,
+    {
+        self.inner.pool.fetch_optional(query)
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [SqliteTypeInfo],
+    ) -> BoxFuture<'e, Result<SqliteStatement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        self.inner.pool.prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(
+        self,
+        sql: SqlStr,
+    ) -> BoxFuture<'e, Result<sqlx::Describe<sqlx::Sqlite>, sqlx::Error>> {
+        self.inner.pool.describe(sql)
+    }
+}
+
+impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self.inner.background.lock().expect("task slot").take() {
+        if let Some(task) = self.background.get_mut().expect("task slot").take() {
             task.abort();
         }
-        if !self.closed {
+        if !*self.closed.get_mut() {
             tracing::warn!(
-                url = %self.inner.url,
-                path = %self.inner.path.display(),
+                url = %self.url,
+                path = %self.path.display(),
                 "S3SqlitePool dropped without close(): unsynced changes stay in the local file; \
                  the next open from this path resumes"
             );
@@ -447,6 +509,7 @@ impl S3SqlitePoolBuilder {
             opened,
             background: StdMutex::new(None),
             background_error: StdMutex::new(None),
+            closed: AtomicBool::new(false),
         });
         if let Some(period) = self.sync_every {
             let weak = Arc::downgrade(&inner);
@@ -467,10 +530,7 @@ impl S3SqlitePoolBuilder {
             });
             *inner.background.lock().expect("task slot") = Some(task);
         }
-        Ok(S3SqlitePool {
-            inner,
-            closed: false,
-        })
+        Ok(S3SqlitePool { inner })
     }
 
     /// Opens the pool, runs `body` with it, and always closes it; see

@@ -16,6 +16,7 @@ s3sqlite_testkit::backend_tests!(
     scope_closes_and_keeps_both_errors,
     sync_right_after_writes_with_warm_connections,
     read_only_sessions_on_a_rollback_journal_database_upload_nothing,
+    clones_share_one_pool_and_one_close_closes_all,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -246,7 +247,7 @@ async fn scope_closes_and_keeps_both_errors(fx: Fixture) {
             .await
             .unwrap();
             sqlx::query("SELECT * FROM no_such_table")
-                .execute(&**db)
+                .execute(db)
                 .await?;
             Ok(())
         })
@@ -339,4 +340,41 @@ async fn read_only_sessions_on_a_rollback_journal_database_upload_nothing(fx: Fi
     assert_eq!(db.opened().action, SyncAction::Reused);
     assert_eq!(db.close().await.unwrap().action, SyncAction::Unchanged);
     assert_eq!(remote.calls(Op::Upload), 0, "a read-only session uploaded");
+}
+
+async fn clones_share_one_pool_and_one_close_closes_all(fx: Fixture) {
+    let db = pool(&fx, "a.db").connect().await.unwrap();
+    sqlx::query("CREATE TABLE users (name TEXT NOT NULL)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            sqlx::query("INSERT INTO users (name) VALUES (?)")
+                .bind(format!("writer {i}"))
+                .execute(&db)
+                .await
+                .map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(count, 4);
+
+    let other = db.clone();
+    let report = other.close().await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+    let err = sqlx::query("SELECT 1").execute(&db).await.unwrap_err();
+    assert!(matches!(err, sqlx::Error::PoolClosed), "{err:?}");
+    // closing again, from any clone, has nothing new to send
+    assert_eq!(db.close().await.unwrap().action, SyncAction::Unchanged);
+    let remote = read_remote(&fx.remote("db"), remote_names).await.unwrap();
+    assert_eq!(remote.len(), 4);
 }
