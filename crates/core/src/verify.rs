@@ -18,10 +18,13 @@ pub(crate) const HEADER_LEN: usize = 100;
 
 /// The header bytes SQLite rewrites without changing any data: the file
 /// format versions that say rollback or WAL mode (18–19), the change counter
-/// (24–27), the version-valid-for number (92–95) and the version of the
-/// SQLite that last wrote the file (96–99).
+/// (24–27), the schema cookie (40–43, which the backup API bumps so that
+/// open connections reread a schema that may have changed), the
+/// version-valid-for number (92–95) and the version of the SQLite that last
+/// wrote the file (96–99). Whoever compares headers this way compares every
+/// byte after the header too.
 pub(crate) fn is_bookkeeping(offset: usize) -> bool {
-    matches!(offset, 18..20 | 24..28 | 92..100)
+    matches!(offset, 18..20 | 24..28 | 40..44 | 92..100)
 }
 
 /// How a remote object differs from the database it should be; see

@@ -22,9 +22,20 @@ const SNAPSHOT: &str = "snapshot.db";
 
 /// Pushes what `prepare_sync` left: the checkpointed main file, or the
 /// snapshot in `snapshot_dir`.
-async fn push_prepared(
+/// What a sync does once the database's content is in one file.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Push,
+    Pull,
+}
+
+/// Pushes or pulls the prepared content (the checkpointed file, or the
+/// snapshot in `snapshot_dir`) under `policy` (the replica's when `None`).
+async fn run_prepared(
     replica: &mut Replica,
     snapshot_dir: Option<&tempfile::TempDir>,
+    op: Op,
+    policy: Option<Arc<dyn SyncPolicy>>,
 ) -> Result<SyncReport> {
     let restore = BackupRestore::new(replica.local_path());
     let snapshot = snapshot_dir.map(|dir| dir.path().join(SNAPSHOT));
@@ -32,7 +43,10 @@ async fn push_prepared(
         Some(path) => LiveSource::Snapshot(path),
         None => LiveSource::Checkpointed,
     };
-    Ok(replica.push_live(source, &restore).await?)
+    Ok(match op {
+        Op::Push => replica.push_live_with(source, &restore, policy).await?,
+        Op::Pull => replica.pull_live(source, &restore, policy).await?,
+    })
 }
 
 /// A [`rusqlite::Connection`] on a local copy of a SQLite database kept in
@@ -166,9 +180,45 @@ impl SyncedConnection {
     /// local database keeps its changes for the next sync);
     /// [`Error::Database`] when the checkpoint fails.
     pub fn sync(&mut self) -> Result<SyncReport> {
+        self.run(Op::Push, None)
+    }
+
+    /// [`sync`](Self::sync) under `policy` instead of the connection's own,
+    /// for this call only: settles a conflict on the open connection, with
+    /// no reopen. [`KeepRemote`](s3sqlite_core::KeepRemote) writes the
+    /// remote's copy into the open database (SQLite's backup API) and drops
+    /// the local changes; [`Overwrite`](s3sqlite_core::Overwrite) uploads
+    /// the local copy over the remote's; a policy of your own may merge.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub fn sync_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.run(Op::Push, Some(Arc::new(policy)))
+    }
+
+    /// Brings another writer's changes into the open database: when the
+    /// remote moved and the local copy has no changes of its own, the
+    /// remote's copy is downloaded, verified and written into the live
+    /// database through SQLite's backup API. A local copy with changes goes
+    /// to the connection's policy, as in [`sync`](Self::sync); a remote that
+    /// did not move costs one HEAD.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub fn pull(&mut self) -> Result<SyncReport> {
+        self.run(Op::Pull, None)
+    }
+
+    fn run(&mut self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
         let snapshot = self.prepare_sync()?;
-        self.exec
-            .block_on(push_prepared(&mut self.replica, snapshot.as_ref()))
+        self.exec.block_on(run_prepared(
+            &mut self.replica,
+            snapshot.as_ref(),
+            op,
+            policy,
+        ))
     }
 
     /// [`sync`](Self::sync) for a connection opened with
@@ -179,8 +229,36 @@ impl SyncedConnection {
     ///
     /// As [`sync`](Self::sync).
     pub async fn sync_async(&mut self) -> Result<SyncReport> {
+        self.run_async(Op::Push, None).await
+    }
+
+    /// [`sync_with`](Self::sync_with) for a connection opened with
+    /// [`open_async`](SyncedConnectionBuilder::open_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub async fn sync_with_async(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.run_async(Op::Push, Some(Arc::new(policy))).await
+    }
+
+    /// [`pull`](Self::pull) for a connection opened with
+    /// [`open_async`](SyncedConnectionBuilder::open_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub async fn pull_async(&mut self) -> Result<SyncReport> {
+        self.run_async(Op::Pull, None).await
+    }
+
+    async fn run_async(
+        &mut self,
+        op: Op,
+        policy: Option<Arc<dyn SyncPolicy>>,
+    ) -> Result<SyncReport> {
         let snapshot = self.prepare_sync()?;
-        push_prepared(&mut self.replica, snapshot.as_ref()).await
+        run_prepared(&mut self.replica, snapshot.as_ref(), op, policy).await
     }
 
     /// Checks there is no open transaction and checkpoints; when another

@@ -50,5 +50,12 @@ fn restore(path: &Path, db: &Path) -> s3sqlite_core::Result<()> {
         None::<fn(rusqlite::backup::Progress)>,
     )
     .map_err(failed)?;
+    // in WAL mode the restored pages sit in the WAL: move them into the main
+    // file, so that the file holds what was restored and reads as clean;
+    // readers may keep the checkpoint from completing, which only leaves
+    // that to the next sync
+    let _busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+        .map_err(failed)?;
     conn.close().map_err(|(_, e)| failed(e))
 }

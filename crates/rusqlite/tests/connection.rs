@@ -1,9 +1,15 @@
 //! The rusqlite adapter on every backend: round trip, conflicts, syncing
 //! while open, what reaches the remote, and use from async code.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rusqlite::Connection;
-use s3sqlite_rusqlite::{SyncAction, SyncedConnection, SyncedConnectionBuilder};
-use s3sqlite_testkit::{Fixture, read_remote, seed_remote};
+use s3sqlite_rusqlite::{
+    Conflict, KeepRemote, Overwrite, Resolution, Status, SyncAction, SyncPolicy, SyncedConnection,
+    SyncedConnectionBuilder, async_trait,
+};
+use s3sqlite_testkit::{Fixture, read_remote, seed_remote, write_concurrently};
 
 s3sqlite_testkit::backend_tests!(
     rows_written_and_closed_are_seen_from_another_local_path,
@@ -13,6 +19,8 @@ s3sqlite_testkit::backend_tests!(
     open_async_syncs_and_closes_on_the_callers_runtime,
     a_database_written_through_sqlx_opens_here_and_the_reverse,
     the_remote_object_is_a_standalone_database,
+    a_conflict_is_settled_on_the_open_connection,
+    pull_brings_another_writers_push_into_the_open_connection,
 );
 
 fn builder(fx: &Fixture, local: &str) -> SyncedConnectionBuilder {
@@ -250,4 +258,107 @@ async fn the_remote_object_is_a_standalone_database(fx: Fixture) {
     })
     .await;
     assert_eq!(object_alone(&fx).await, ["synced while open", "closed"]);
+}
+
+/// A policy of the user's own: the local copy wins, and it counts the
+/// conflicts it saw.
+#[derive(Debug, Default, Clone)]
+struct CountingOverwrite {
+    seen: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl SyncPolicy for CountingOverwrite {
+    async fn resolve(&self, conflict: &Conflict<'_>) -> s3sqlite_core::Result<Resolution> {
+        assert!(conflict.current().is_some());
+        self.seen.fetch_add(1, Ordering::SeqCst);
+        Ok(Resolution::Overwrite)
+    }
+}
+
+async fn a_conflict_is_settled_on_the_open_connection(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let mut db = builder(&fx, "b.db").open_async().await.unwrap();
+    let counting = CountingOverwrite::default();
+    for round in ["keep remote", "overwrite", "custom"] {
+        let other = format!("other, before {round}");
+        let local = format!("local, before {round}");
+        write_concurrently(
+            fx.remote("db"),
+            &format!("INSERT INTO users (name) VALUES ('{other}')"),
+        )
+        .await
+        .unwrap();
+        insert(&db, &local);
+        let err = db.sync_async().await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("conflict on "),
+            "{round}: {err}"
+        );
+
+        let report = match round {
+            "keep remote" => db.sync_with_async(KeepRemote).await.unwrap(),
+            "overwrite" => db.sync_with_async(Overwrite).await.unwrap(),
+            _ => db.sync_with_async(counting.clone()).await.unwrap(),
+        };
+        println!("{} {round}: {report}", fx.backend());
+        let remote = read_remote(&fx.remote("db"), names).await.unwrap();
+        let open = names(&db).unwrap();
+        if round == "keep remote" {
+            assert_eq!(report.action, SyncAction::KeptRemote);
+            assert!(
+                remote.contains(&other) && !remote.contains(&local),
+                "{remote:?}"
+            );
+        } else {
+            assert_eq!(report.action, SyncAction::Uploaded);
+            assert!(
+                !remote.contains(&other) && remote.contains(&local),
+                "{remote:?}"
+            );
+        }
+        assert_eq!(open, remote, "{round}");
+        // settled: nothing left to send
+        let again = db.sync_async().await.unwrap();
+        assert_eq!(again.action, SyncAction::Unchanged, "{round}");
+    }
+    assert_eq!(counting.seen.load(Ordering::SeqCst), 1);
+    db.close_async().await.unwrap();
+}
+
+async fn pull_brings_another_writers_push_into_the_open_connection(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let b = builder(&fx, "b.db");
+    let remote = fx.remote("db");
+    let (seen, later) = blocking(move || {
+        let mut db = b.open().unwrap();
+        assert_eq!(db.pull().unwrap().action, SyncAction::Reused);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(write_concurrently(
+                remote,
+                "INSERT INTO users (name) VALUES ('other')",
+            ))
+            .unwrap();
+        let report = db.pull().unwrap();
+        assert_eq!(report.action, SyncAction::Downloaded, "{report}");
+        let seen = names(&db).unwrap();
+        assert_eq!(db.status().unwrap(), Status::Clean);
+        insert(&db, "mine");
+        let report = db.pull().unwrap();
+        assert_eq!(report.action, SyncAction::Reused);
+        assert!(report.dirty);
+        let later = names(&db).unwrap();
+        assert_eq!(db.close().unwrap().action, SyncAction::Uploaded);
+        (seen, later)
+    })
+    .await;
+    assert_eq!(seen, ["seed", "other"]);
+    assert_eq!(later, ["seed", "other", "mine"]);
+    assert_eq!(
+        read_remote(&fx.remote("db"), names).await.unwrap(),
+        ["seed", "other", "mine"]
+    );
 }

@@ -25,6 +25,15 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// The pool was closed (by [`close`](crate::S3SqlitePool::close) on
+    /// this or another clone), and the local path released: open the
+    /// database again to go on.
+    #[error("the pool on {url} is closed")]
+    Closed {
+        /// The remote URL.
+        url: String,
+    },
+
     /// A query in your code failed (converted with `?` in a
     /// [`scope`](crate::S3SqlitePool::scope) body).
     #[error(transparent)]

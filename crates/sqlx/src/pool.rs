@@ -87,7 +87,10 @@ pub struct S3SqlitePool {
 #[derive(Debug)]
 struct Inner {
     pool: SqlitePool,
-    replica: Mutex<Replica>,
+    /// Taken by a close that uploaded, which releases the local path.
+    replica: Mutex<Option<Replica>>,
+    /// What that close reported.
+    closed_report: StdMutex<Option<SyncReport>>,
     path: PathBuf,
     url: String,
     opened: SyncReport,
@@ -196,7 +199,56 @@ impl S3SqlitePool {
     /// error; the local database keeps its changes for the next sync.
     /// [`Error::Database`] when the checkpoint or snapshot fails.
     pub async fn sync(&self) -> Result<SyncReport> {
-        self.inner.sync().await
+        self.inner.sync(Op::Push, None).await
+    }
+
+    /// [`sync`](Self::sync) under `policy` instead of the pool's own, for
+    /// this call only: settles a conflict on the open pool, with no reopen.
+    /// [`KeepRemote`](s3sqlite_core::KeepRemote) writes the remote's copy
+    /// into the open database (SQLite's backup API) and drops the local
+    /// changes; [`Overwrite`] uploads the local copy over the remote's; a
+    /// policy of your own may merge. A background sync stuck on the conflict
+    /// succeeds again afterwards.
+    ///
+    /// ```
+    /// use s3sqlite_sqlx::{Error, KeepRemote, S3SqlitePool, SyncAction};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let url = format!("file://{}/app.db", dir.path().display());
+    /// let a = S3SqlitePool::builder(&url).with_local_path(dir.path().join("a.db")).connect().await?;
+    /// let b = S3SqlitePool::builder(&url).with_local_path(dir.path().join("b.db")).connect().await?;
+    /// sqlx::query("CREATE TABLE t (v TEXT)").execute(&a).await?;
+    /// a.sync().await?;
+    /// sqlx::query("CREATE TABLE u (v TEXT)").execute(&b).await?;
+    /// assert!(matches!(b.sync().await, Err(Error::Sync(s3sqlite_core::Error::Conflict { .. }))));
+    /// let report = b.sync_with(KeepRemote).await?;
+    /// assert_eq!(report.action, SyncAction::KeptRemote);
+    /// # a.close().await?;
+    /// # b.close().await?;
+    /// # Ok::<(), s3sqlite_sqlx::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub async fn sync_with(&self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.inner.sync(Op::Push, Some(Arc::new(policy))).await
+    }
+
+    /// Brings another writer's changes into the open database: when the
+    /// remote moved and the local copy has no changes of its own, the
+    /// remote's copy is downloaded, verified and written into the live
+    /// database through SQLite's backup API, while the pool stays open. A
+    /// local copy with changes goes to the pool's policy, as in
+    /// [`sync`](Self::sync); a remote that did not move costs one HEAD.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub async fn pull(&self) -> Result<SyncReport> {
+        self.inner.sync(Op::Pull, None).await
     }
 
     /// Where the local copy stands against the remote, with one HEAD
@@ -206,23 +258,59 @@ impl S3SqlitePool {
     ///
     /// [`Error::Sync`] when the HEAD fails.
     pub async fn status(&self) -> Result<Status> {
-        Ok(self.inner.replica.lock().await.status().await?)
+        let mut replica = self.inner.replica.lock().await;
+        Ok(self.inner.open(&mut replica)?.status().await?)
     }
 
     /// Closes the pool for every clone (waiting for connections in use to
-    /// come back), then uploads the database. Closing again uploads nothing
-    /// new and reports where the remote stands.
+    /// come back), uploads the database, and releases the local path, so
+    /// that it can be opened again. Closing again returns the first close's
+    /// report.
     ///
     /// # Errors
     ///
-    /// [`Error::Sync`] when the upload fails: the local copy keeps its
-    /// changes, and the next open from the same local path resumes.
+    /// [`Error::Sync`] when the upload fails: the pool stays closed, the
+    /// local copy keeps its changes and its path stays held; call `close`
+    /// again to retry, [`close_with`](Self::close_with) to settle a
+    /// conflict, or drop every clone and reopen later, which resumes.
     pub async fn close(&self) -> Result<SyncReport> {
-        self.inner.closed.store(true, Ordering::SeqCst);
+        self.close_inner(None::<Overwrite>).await
+    }
+
+    /// [`close`](Self::close), uploading under `policy` instead of the
+    /// pool's own: settles a conflict found at close.
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Self::close).
+    pub async fn close_with(&self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.close_inner(Some(policy)).await
+    }
+
+    async fn close_inner(&self, policy: Option<impl SyncPolicy>) -> Result<SyncReport> {
         self.inner.stop_background().await;
         self.inner.pool.close().await;
-        let mut replica = self.inner.replica.lock().await;
-        Ok(replica.push().await?)
+        let mut slot = self.inner.replica.lock().await;
+        let Some(replica) = slot.as_mut() else {
+            let report = self
+                .inner
+                .closed_report
+                .lock()
+                .expect("report slot")
+                .clone();
+            return report.ok_or_else(|| Error::Closed {
+                url: self.inner.url.clone(),
+            });
+        };
+        let report = match policy {
+            Some(policy) => replica.push_with(policy).await?,
+            None => replica.push().await?,
+        };
+        // dropping the replica releases the local path
+        *slot = None;
+        self.inner.closed.store(true, Ordering::SeqCst);
+        *self.inner.closed_report.lock().expect("report slot") = Some(report.clone());
+        Ok(report)
     }
 
     /// The error of the last failed background sync (see
@@ -303,13 +391,40 @@ impl Drop for Inner {
     }
 }
 
+/// What [`Inner::sync`] does once the database's content is in one file.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Push,
+    Pull,
+}
+
 impl Inner {
-    async fn sync(&self) -> Result<SyncReport> {
+    /// The replica, while no close has taken it.
+    fn open<'a>(&self, slot: &'a mut Option<Replica>) -> Result<&'a mut Replica> {
+        slot.as_mut().ok_or_else(|| Error::Closed {
+            url: self.url.clone(),
+        })
+    }
+
+    /// Checkpoints (or snapshots) the database, then pushes or pulls it
+    /// under `policy` (the replica's when `None`). A success clears the
+    /// error a background sync left.
+    async fn sync(&self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
+        let report = self.sync_once(op, policy).await?;
+        self.background_error
+            .lock()
+            .expect("background error slot")
+            .take();
+        Ok(report)
+    }
+
+    async fn sync_once(&self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
         let db_error = |op: &'static str| {
             let path = self.path.clone();
             move |source| Error::Database { op, path, source }
         };
-        let mut replica = self.replica.lock().await;
+        let mut slot = self.replica.lock().await;
+        let replica = self.open(&mut slot)?;
         // held until the push returns: while a connection is open, no
         // last-connection checkpoint can change the main file
         let mut conn = self
@@ -348,22 +463,24 @@ impl Inner {
             Err(err) => return Err(db_error("checkpoint")(err)),
         };
         let restore = BackupRestore::new(&self.path);
-        let report = if !busy {
-            replica
-                .push_live(LiveSource::Checkpointed, &restore)
-                .await?
+        let snapshot_dir;
+        let snapshot;
+        let source = if !busy {
+            LiveSource::Checkpointed
         } else {
-            tracing::debug!("readers kept the checkpoint from completing: uploading a snapshot");
-            let dir = replica.snapshot_dir()?;
-            let snapshot = dir.path().join("snapshot.db");
+            tracing::debug!("readers kept the checkpoint from completing: using a snapshot");
+            snapshot_dir = replica.snapshot_dir()?;
+            snapshot = snapshot_dir.path().join("snapshot.db");
             sqlx::query("VACUUM INTO ?")
                 .bind(snapshot.to_string_lossy().into_owned())
                 .execute(&mut *conn)
                 .await
                 .map_err(db_error("snapshot"))?;
-            replica
-                .push_live(LiveSource::Snapshot(&snapshot), &restore)
-                .await?
+            LiveSource::Snapshot(&snapshot)
+        };
+        let report = match op {
+            Op::Push => replica.push_live_with(source, &restore, policy).await?,
+            Op::Pull => replica.pull_live(source, &restore, policy).await?,
         };
         drop(conn);
         Ok(report)
@@ -503,7 +620,8 @@ impl S3SqlitePoolBuilder {
         let opened = replica.opened().clone();
         let inner = Arc::new(Inner {
             pool,
-            replica: Mutex::new(replica),
+            replica: Mutex::new(Some(replica)),
+            closed_report: StdMutex::new(None),
             path,
             url,
             opened,
@@ -519,7 +637,7 @@ impl S3SqlitePoolBuilder {
                 loop {
                     ticks.tick().await;
                     let Some(inner) = weak.upgrade() else { return };
-                    if let Err(err) = inner.sync().await {
+                    if let Err(err) = inner.sync(Op::Push, None).await {
                         tracing::warn!(url = %inner.url, error = %Chain(&err), "background sync failed; changes stay local for the next sync");
                         *inner
                             .background_error

@@ -1,7 +1,13 @@
 //! The sqlx adapter on every backend: round trip, conflicts, syncing while
 //! the pool is open, and what reaches the remote.
 
-use s3sqlite_sqlx::{Error, KeepRemote, S3SqlitePool, Status, SyncAction};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use s3sqlite_sqlx::{
+    Conflict, Error, KeepRemote, Overwrite, Resolution, S3SqlitePool, Status, SyncAction,
+    SyncPolicy, async_trait,
+};
 use s3sqlite_testkit::{Fixture, read_remote, seed_remote, write_concurrently};
 use sqlx::sqlite::SqlitePoolOptions;
 
@@ -17,6 +23,9 @@ s3sqlite_testkit::backend_tests!(
     sync_right_after_writes_with_warm_connections,
     read_only_sessions_on_a_rollback_journal_database_upload_nothing,
     clones_share_one_pool_and_one_close_closes_all,
+    a_conflict_is_settled_on_the_open_pool,
+    pull_brings_another_writers_push_into_the_open_pool,
+    a_background_sync_stuck_on_a_conflict_recovers_after_sync_with,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -373,8 +382,175 @@ async fn clones_share_one_pool_and_one_close_closes_all(fx: Fixture) {
     assert_eq!(report.action, SyncAction::Uploaded);
     let err = sqlx::query("SELECT 1").execute(&db).await.unwrap_err();
     assert!(matches!(err, sqlx::Error::PoolClosed), "{err:?}");
-    // closing again, from any clone, has nothing new to send
-    assert_eq!(db.close().await.unwrap().action, SyncAction::Unchanged);
+    // closing again, from any clone, returns the first close's report
+    let second = db.close().await.unwrap();
+    assert_eq!(
+        (second.action, second.version),
+        (report.action, report.version)
+    );
+    // and the local path is free again
+    let again = pool(&fx, "a.db").connect().await.unwrap();
+    assert_eq!(again.opened().action, SyncAction::Reused);
+    again.close().await.unwrap();
     let remote = read_remote(&fx.remote("db"), remote_names).await.unwrap();
     assert_eq!(remote.len(), 4);
+}
+
+/// A policy of the user's own: the remote's rows plus the local rows it
+/// lacks.
+#[derive(Debug)]
+struct UnionMerge {
+    dir: PathBuf,
+}
+
+#[async_trait]
+impl SyncPolicy for UnionMerge {
+    async fn resolve(&self, conflict: &Conflict<'_>) -> s3sqlite_core::Result<Resolution> {
+        let merged = tempfile::Builder::new()
+            .suffix(".db")
+            .tempfile_in(&self.dir)
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        conflict.fetch_current(&merged).await?;
+        let conn = rusqlite::Connection::open(&merged).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        conn.execute(
+            "ATTACH ?1 AS local",
+            [conflict.local_path().to_str().unwrap()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (name) SELECT name FROM local.users
+             WHERE name NOT IN (SELECT name FROM main.users ORDER BY rowid);
+             DETACH local;",
+        )
+        .unwrap();
+        conn.close().unwrap();
+        Ok(Resolution::Merged(merged))
+    }
+}
+
+async fn a_conflict_is_settled_on_the_open_pool(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let db = pool(&fx, "b.db").connect().await.unwrap();
+    for round in ["keep remote", "overwrite", "merge"] {
+        let other = format!("other, before {round}");
+        let local = format!("local, before {round}");
+        write_concurrently(
+            fx.remote("db"),
+            &format!("INSERT INTO users (name) VALUES ('{other}')"),
+        )
+        .await
+        .unwrap();
+        insert(&db, &local).await;
+        let err = db.sync().await.unwrap_err();
+        assert!(err.is_conflict(), "{round}: {err}");
+        let remote_before = read_remote(&fx.remote("db"), remote_names).await.unwrap();
+
+        let report = match round {
+            "keep remote" => db.sync_with(KeepRemote).await.unwrap(),
+            "overwrite" => db.sync_with(Overwrite).await.unwrap(),
+            _ => db
+                .sync_with(UnionMerge {
+                    dir: fx.dir().to_owned(),
+                })
+                .await
+                .unwrap(),
+        };
+        println!("{} {round}: {report}", fx.backend());
+        let remote = read_remote(&fx.remote("db"), remote_names).await.unwrap();
+        let open = names(&db).await;
+        match round {
+            "keep remote" => {
+                assert_eq!(report.action, SyncAction::KeptRemote);
+                assert_eq!(remote, remote_before);
+                assert!(!open.contains(&local), "{open:?}");
+            }
+            "overwrite" => {
+                assert_eq!(report.action, SyncAction::Uploaded);
+                assert!(!remote.contains(&other), "{remote:?}");
+                assert!(remote.contains(&local), "{remote:?}");
+            }
+            _ => {
+                assert_eq!(report.action, SyncAction::Merged);
+                assert!(
+                    remote.contains(&other) && remote.contains(&local),
+                    "{remote:?}"
+                );
+            }
+        }
+        // the open pool holds what the remote holds, and is clean against it
+        assert_eq!(open, remote, "{round}");
+        assert_eq!(db.status().await.unwrap(), Status::Clean, "{round}");
+    }
+    assert_eq!(db.close().await.unwrap().action, SyncAction::Unchanged);
+}
+
+async fn pull_brings_another_writers_push_into_the_open_pool(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let db = pool(&fx, "b.db").connect().await.unwrap();
+    assert_eq!(names(&db).await, ["seed"]);
+    assert_eq!(db.pull().await.unwrap().action, SyncAction::Reused);
+
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('other')")
+        .await
+        .unwrap();
+    assert_eq!(db.status().await.unwrap(), Status::Behind);
+    let report = db.pull().await.unwrap();
+    assert_eq!(report.action, SyncAction::Downloaded, "{report}");
+    assert_eq!(names(&db).await, ["seed", "other"]);
+    assert_eq!(db.status().await.unwrap(), Status::Clean);
+
+    // a local write, the remote unmoved: pull transfers nothing, the write stays
+    insert(&db, "mine").await;
+    let report = db.pull().await.unwrap();
+    assert_eq!(report.action, SyncAction::Reused);
+    assert!(report.dirty);
+    assert_eq!(names(&db).await, ["seed", "other", "mine"]);
+    assert_eq!(db.close().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "other", "mine"]
+    );
+}
+
+async fn a_background_sync_stuck_on_a_conflict_recovers_after_sync_with(fx: Fixture) {
+    seed(&fx, &["seed"]).await;
+    let db = pool(&fx, "b.db")
+        .with_sync_every(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('other')")
+        .await
+        .unwrap();
+    insert(&db, "mine").await;
+    // the background sync fails on the conflict, again and again
+    let mut stuck = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(err) = db.take_background_error() {
+            stuck = Some(err);
+            break;
+        }
+    }
+    let stuck = stuck.expect("the background sync never reported the conflict");
+    assert!(stuck.is_conflict(), "{stuck}");
+
+    let report = db.sync_with(Overwrite).await.unwrap();
+    assert_eq!(report.action, SyncAction::Uploaded);
+    assert!(db.take_background_error().is_none());
+    // later background syncs succeed: no error comes back
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(db.take_background_error().is_none());
+    insert(&db, "later").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(db.take_background_error().is_none());
+    assert_eq!(
+        read_remote(&fx.remote("db"), remote_names).await.unwrap(),
+        ["seed", "mine", "later"]
+    );
+    db.close().await.unwrap();
 }

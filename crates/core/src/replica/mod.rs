@@ -16,7 +16,7 @@ use self::local::{LocalFiles, remove_leftovers};
 use self::state::{Fingerprint, Installing, State, sibling, state_path};
 use crate::files::sync_dir;
 use crate::hash::ContentHash;
-use crate::policy::{Conflict, Resolution};
+use crate::policy::{Conflict, Resolution, SyncPolicy};
 use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition};
 use crate::report::{Status, SyncAction, SyncReport};
 use crate::verify::{check_local_header, verify_download};
@@ -247,7 +247,8 @@ impl Replica {
             },
             _lock: lock,
         };
-        let outcome = replica.reconcile().await?;
+        let policy = Arc::clone(&replica.options.policy);
+        let outcome = replica.reconcile(policy).await?;
         replica.opened = replica.report(outcome, started);
         tracing::info!(report = %replica.opened, "opened");
         Ok(replica)
@@ -302,10 +303,108 @@ impl Replica {
     ///
     /// As [`Replica::open`].
     pub async fn pull(&mut self) -> Result<SyncReport> {
+        let policy = Arc::clone(&self.options.policy);
+        self.pull_inner(policy).await
+    }
+
+    /// [`pull`](Self::pull) under `policy` instead of the replica's own, for
+    /// this call only.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::pull`].
+    pub async fn pull_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.pull_inner(Arc::new(policy)).await
+    }
+
+    /// Pulls while connections keep the database open: what an adapter's
+    /// `pull()` calls.
+    ///
+    /// `source` holds the database's committed content, as for
+    /// [`push_live`](Self::push_live): the local copy is clean when its hash
+    /// is the base version's. A clean copy of a remote that moved gets the
+    /// remote's content written into the live database by `replace`
+    /// (SQLite's online backup API) instead of a file renamed over it; a
+    /// copy with changes of its own, when the remote moved, goes to `policy`
+    /// (the replica's when `None`), exactly as a push would; when the remote
+    /// did not move, nothing is transferred.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::pull`].
+    pub async fn pull_live(
+        &mut self,
+        source: LiveSource<'_>,
+        replace: &dyn LiveReplace,
+        policy: Option<Arc<dyn SyncPolicy>>,
+    ) -> Result<SyncReport> {
+        let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
+        let span = tracing::info_span!("s3sqlite.pull", url = %self.url, live = true);
+        async {
+            let started = Instant::now();
+            let (path, same_as_local) = self.live_source(source)?;
+            let hash = ContentHash::of_file(&path)?;
+            let clean = self.live_clean(hash, same_as_local)?;
+            let current = self.remote.head().await?;
+            let outcome = if self.at_base(current.as_ref()) {
+                let outcome = Outcome::new(SyncAction::Reused);
+                if clean { outcome } else { outcome.dirty() }
+            } else {
+                match (clean, current) {
+                    (_, None) => {
+                        return Err(Error::RemoteDeleted {
+                            url: self.url.clone(),
+                            base: Box::new(
+                                self.base().cloned().expect("at_base covers a missing base"),
+                            ),
+                        });
+                    }
+                    (true, Some(current)) => self.fetch_with(current, Some(replace)).await?,
+                    (false, current) => {
+                        let source = Source {
+                            path,
+                            same_as_local,
+                            live: Some(replace),
+                        };
+                        self.upload_dirty(hash, Some(current), source, policy)
+                            .await?
+                    }
+                }
+            };
+            let report = self.report(outcome, started);
+            tracing::info!(report = %report, "pulled");
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Whether live content hashing to `hash` is the base version's: the
+    /// same bytes, or, for the local file itself, the same data under a
+    /// header its journal mode rewrote.
+    fn live_clean(&mut self, hash: ContentHash, same_as_local: bool) -> Result<bool> {
+        if self.state.as_ref().and_then(|s| s.base_hash) == Some(hash) {
+            return Ok(true);
+        }
+        Ok(same_as_local && self.absorb_header_rewrite()?)
+    }
+
+    /// The file a live source names, and whether it is the local file itself.
+    fn live_source(&self, source: LiveSource<'_>) -> Result<(PathBuf, bool)> {
+        Ok(match source {
+            LiveSource::Checkpointed => (self.path.clone(), true),
+            LiveSource::Snapshot(path) => {
+                check_local_header(path)?;
+                (path.to_owned(), false)
+            }
+        })
+    }
+
+    async fn pull_inner(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<SyncReport> {
         let span = tracing::info_span!("s3sqlite.pull", url = %self.url);
         async {
             let started = Instant::now();
-            let outcome = self.reconcile().await?;
+            let outcome = self.reconcile(policy).await?;
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pulled");
             Ok(report)
@@ -327,6 +426,43 @@ impl Replica {
     /// [`Error::Remote`], [`Error::Io`] for failed requests or file access.
     /// A failed push leaves the local file and its dirty state as they were.
     pub async fn push(&mut self) -> Result<SyncReport> {
+        let policy = Arc::clone(&self.options.policy);
+        self.push_inner(policy).await
+    }
+
+    /// [`push`](Self::push) under `policy` instead of the replica's own, for
+    /// this call only: settles a conflict the replica's policy refused
+    /// without reopening.
+    ///
+    /// ```
+    /// use s3sqlite_core::{Error, KeepRemote, Replica, ReplicaOptions, SyncAction};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = "memory:///docs/push-with.db";
+    /// let open = |name: &str| {
+    ///     Replica::open_url(url, ReplicaOptions::new().with_local_path(dir.path().join(name)))
+    /// };
+    /// let mut a = open("a.db").await?;
+    /// let mut b = open("b.db").await?;
+    /// std::fs::write(a.local_path(), b"SQLite format 3\0a").unwrap();
+    /// a.push().await?;
+    /// std::fs::write(b.local_path(), b"SQLite format 3\0b").unwrap();
+    /// assert!(matches!(b.push().await, Err(Error::Conflict { .. })));
+    /// let report = b.push_with(KeepRemote).await?;
+    /// assert_eq!(report.action, SyncAction::KeptRemote);
+    /// # Ok::<(), s3sqlite_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::push`].
+    pub async fn push_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
+        self.push_inner(Arc::new(policy)).await
+    }
+
+    async fn push_inner(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<SyncReport> {
         let span = tracing::info_span!("s3sqlite.push", url = %self.url);
         async {
             let started = Instant::now();
@@ -334,7 +470,7 @@ impl Replica {
                 Local::Clean => Outcome::new(SyncAction::Unchanged),
                 Local::Dirty(hash) => {
                     let source = Source::closed(&self.path);
-                    self.upload_dirty(hash, None, source).await?
+                    self.upload_dirty(hash, None, source, policy).await?
                 }
             };
             let report = self.report(outcome, started);
@@ -370,19 +506,29 @@ impl Replica {
         source: LiveSource<'_>,
         replace: &dyn LiveReplace,
     ) -> Result<SyncReport> {
+        self.push_live_with(source, replace, None).await
+    }
+
+    /// [`push_live`](Self::push_live) under `policy` instead of the
+    /// replica's own (`None`: the replica's), for this call only: what an
+    /// adapter's `sync_with()` calls.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::push`].
+    pub async fn push_live_with(
+        &mut self,
+        source: LiveSource<'_>,
+        replace: &dyn LiveReplace,
+        policy: Option<Arc<dyn SyncPolicy>>,
+    ) -> Result<SyncReport> {
+        let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
         let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
         async {
             let started = Instant::now();
-            let (path, same_as_local) = match source {
-                LiveSource::Checkpointed => (self.path.clone(), true),
-                LiveSource::Snapshot(path) => {
-                    check_local_header(path)?;
-                    (path.to_owned(), false)
-                }
-            };
+            let (path, same_as_local) = self.live_source(source)?;
             let hash = ContentHash::of_file(&path)?;
-            let base_hash = self.state.as_ref().and_then(|s| s.base_hash);
-            let outcome = if base_hash == Some(hash) {
+            let outcome = if self.live_clean(hash, same_as_local)? {
                 Outcome::new(SyncAction::Unchanged)
             } else {
                 let source = Source {
@@ -390,7 +536,7 @@ impl Replica {
                     same_as_local,
                     live: Some(replace),
                 };
-                self.upload_dirty(hash, None, source).await?
+                self.upload_dirty(hash, None, source, policy).await?
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pushed");
@@ -580,14 +726,26 @@ impl Replica {
     }
 
     /// Records that the live database holds the content of `version` (hash
-    /// `hash`) while its main file may not hold those bytes yet: no
-    /// fingerprint, so the next check hashes the file.
-    fn record_live(&mut self, version: RemoteVersion, hash: ContentHash) -> Result<()> {
-        self.save(State::new(&self.url, Some(version), Some(hash)))
+    /// `hash`, the bytes of the file `content`) while its main file may not
+    /// hold those bytes yet: no fingerprint, so the next check hashes the
+    /// file. A main file that holds the same data under a header its journal
+    /// mode rewrote (a WAL database restored from a rollback-journal file)
+    /// is recorded as clean at once.
+    fn record_live(
+        &mut self,
+        version: RemoteVersion,
+        hash: ContentHash,
+        content: &Path,
+    ) -> Result<()> {
+        let mut state = State::new(&self.url, Some(version), Some(hash));
+        state.base_header = Some(crate::verify::read_header(content)?);
+        self.save(state)?;
+        self.absorb_header_rewrite()?;
+        Ok(())
     }
 
     /// The open and pull rules.
-    async fn reconcile(&mut self) -> Result<Outcome> {
+    async fn reconcile(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<Outcome> {
         let current = self.remote.head().await?;
         let local_exists = match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
@@ -643,7 +801,7 @@ impl Replica {
             (Local::Clean, Some(current)) => self.fetch(current).await,
             (Local::Dirty(hash), current) => {
                 let source = Source::closed(&self.path);
-                self.upload_dirty(hash, Some(current), source).await
+                self.upload_dirty(hash, Some(current), source, policy).await
             }
         }
     }
@@ -656,6 +814,7 @@ impl Replica {
         hash: ContentHash,
         mut known: Option<Option<RemoteVersion>>,
         mut source: Source<'_>,
+        policy: Arc<dyn SyncPolicy>,
     ) -> Result<Outcome> {
         let mut condition = match self.base() {
             Some(base) => WriteCondition::IfMatch(base.clone()),
@@ -683,7 +842,7 @@ impl Replica {
                     let landed = ours;
                     tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
                     if landed.content_hash == hash {
-                        return self.finish(theirs, hash, action, 0, source.same_as_local);
+                        return self.finish(theirs, hash, action, 0, &source);
                     }
                     // it landed, and the local copy changed again since
                     let mut state =
@@ -705,7 +864,7 @@ impl Replica {
                         remote: self.remote.as_ref(),
                         transfer: &self.options.transfer,
                     };
-                    self.options.policy.resolve(&conflict).await?
+                    policy.resolve(&conflict).await?
                 };
                 tracing::info!(?resolution, current = ?current, "remote diverged");
                 condition = match &current {
@@ -756,7 +915,7 @@ impl Replica {
             match self.remote.upload(&source.path, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
-                    return self.finish(version, hash, action, up, source.same_as_local);
+                    return self.finish(version, hash, action, up, &source);
                 }
                 Err(Error::Conflict { current, .. }) => {
                     // S3 answers 409 to a conditional write racing another
@@ -787,12 +946,12 @@ impl Replica {
         hash: ContentHash,
         action: SyncAction,
         up: u64,
-        same_as_local: bool,
+        source: &Source<'_>,
     ) -> Result<Outcome> {
-        if same_as_local {
+        if source.same_as_local {
             self.record(Some(version), Some(hash))?;
         } else {
-            self.record_live(version, hash)?;
+            self.record_live(version, hash, &source.path)?;
         }
         Ok(Outcome {
             action,
@@ -881,7 +1040,7 @@ impl Replica {
                     let hash = verify_download(&self.url, temp.path(), &version, &downloaded)?;
                     if let Some(replace) = live {
                         replace.replace(temp.path()).await?;
-                        self.record_live(version, hash)?;
+                        self.record_live(version, hash, temp.path())?;
                         return Ok(Outcome {
                             action: SyncAction::Downloaded,
                             down: received,
