@@ -111,6 +111,24 @@ pub enum Error {
         current: Option<Box<RemoteVersion>>,
     },
 
+    /// The replica's own policy resolved a conflict by keeping the remote's
+    /// copy: the local changes were dropped, and the local copy now holds
+    /// the remote's version (the report says which). Returned as an error so
+    /// that a caller cannot lose writes without knowing; ask for the remote's
+    /// copy explicitly ([`Replica::push_with`](crate::Replica::push_with)
+    /// with [`KeepRemote`](crate::KeepRemote), or an adapter's `sync_with`)
+    /// to get it as a success.
+    #[error(
+        "the local changes to {url} were discarded: the sync policy kept the remote's version {}, which the local copy now holds",
+        show(.report.version.as_ref())
+    )]
+    LocalDiscarded {
+        /// The remote URL.
+        url: String,
+        /// What the sync did.
+        report: Box<crate::SyncReport>,
+    },
+
     /// The remote object changed or vanished while it was being downloaded.
     #[error("{url} changed during the download of version {expected}")]
     ChangedDuringDownload {

@@ -138,6 +138,19 @@ pub struct Overwrite;
 
 /// The remote wins a divergence: local changes are dropped and the remote
 /// copy is fetched.
+///
+/// Dropping writes is never silent. Named for one call
+/// ([`Replica::push_with`](crate::Replica::push_with), an adapter's
+/// `sync_with`), the discard is what the caller asked for and a success
+/// with [`SyncAction::KeptRemote`](crate::SyncAction::KeptRemote). As the
+/// replica's own policy
+/// ([`ReplicaOptions::with_policy`](crate::ReplicaOptions::with_policy)),
+/// a push or pull that discards returns
+/// [`Error::LocalDiscarded`](crate::Error::LocalDiscarded) (the sync is
+/// done; the error carries its report), so that a caller who does not look
+/// at the report still learns; at open it is reported in
+/// [`Replica::opened`](crate::Replica::opened). Either way a warning is
+/// logged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeepRemote;
 

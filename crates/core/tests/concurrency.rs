@@ -50,9 +50,7 @@ async fn eight_writers_land_every_increment_exactly_once(fx: Fixture) {
     let started = Instant::now();
     let mut writers = Vec::new();
     for i in 0..TASKS {
-        let options = ReplicaOptions::new()
-            .with_local_path(fx.local(&format!("writer-{i}.db")))
-            .with_policy(KeepRemote);
+        let options = ReplicaOptions::new().with_local_path(fx.local(&format!("writer-{i}.db")));
         let replica = Replica::open(fx.remote("counter.db"), options)
             .await
             .unwrap();
@@ -73,7 +71,8 @@ async fn eight_writers_land_every_increment_exactly_once(fx: Fixture) {
                     let conn = Connection::open(replica.local_path()).unwrap();
                     conn.execute("UPDATE counter SET n = n + 1", []).unwrap();
                     conn.close().unwrap();
-                    let report = replica.push().await.unwrap();
+                    // a lost race: take the winner's copy, and try again
+                    let report = replica.push_with(KeepRemote).await.unwrap();
                     (replica, done, Some(report))
                 })
             });

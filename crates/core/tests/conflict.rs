@@ -78,12 +78,29 @@ async fn keep_remote_policy_drops_local_changes(fx: Fixture) {
     write(b.local_path(), &["from b"]);
     a.push().await.unwrap();
 
-    let report = b.push().await.unwrap();
+    // the replica's own policy dropped local writes: an error, never a quiet Ok
+    let err = b.push().await.unwrap_err();
+    let Error::LocalDiscarded { report, .. } = &err else {
+        panic!("expected LocalDiscarded, got {err:?}");
+    };
     assert_eq!(report.action, SyncAction::KeptRemote);
     assert!(report.bytes_down > 0);
+    assert!(
+        err.to_string().starts_with("the local changes to ")
+            && err.to_string().contains("discarded"),
+        "{err}"
+    );
     assert_eq!(values(b.local_path()), ["seed", "from a"]);
     assert_eq!(remote_values(&fx, "db").await, ["seed", "from a"]);
     assert_eq!(b.status().await.unwrap(), Status::Clean);
+
+    // asked for on the call, it is a success
+    write(a.local_path(), &["again from a"]);
+    write(b.local_path(), &["again from b"]);
+    a.push().await.unwrap();
+    let report = b.push_with(KeepRemote).await.unwrap();
+    assert_eq!(report.action, SyncAction::KeptRemote);
+    assert_eq!(values(b.local_path()), ["seed", "from a", "again from a"]);
 }
 
 /// Merges by appending the remote's rows that the local copy lacks, and

@@ -44,4 +44,14 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Sync(s3sqlite_core::Error::Conflict { .. }))
     }
+
+    /// Whether the connection's own policy dropped the local changes for
+    /// the remote's copy ([`s3sqlite_core::Error::LocalDiscarded`]): the sync
+    /// completed, and the open database now holds the remote's version.
+    pub fn is_local_discarded(&self) -> bool {
+        matches!(
+            self,
+            Error::Sync(s3sqlite_core::Error::LocalDiscarded { .. })
+        )
+    }
 }

@@ -204,8 +204,9 @@ async fn keep_remote_on_sync_replaces_the_open_database(fx: Fixture) {
     .unwrap();
     insert(&b, "from b").await;
 
-    let report = b.sync().await.unwrap();
-    assert_eq!(report.action, SyncAction::KeptRemote);
+    // the pool's own policy dropped a local write: an error, never a quiet Ok
+    let err = b.sync().await.unwrap_err();
+    assert!(err.is_local_discarded(), "{err}");
     assert_eq!(names(&b).await, ["seed", "from another writer"]);
     insert(&b, "after").await;
     b.close().await.unwrap();

@@ -304,7 +304,7 @@ impl Replica {
     /// As [`Replica::open`].
     pub async fn pull(&mut self) -> Result<SyncReport> {
         let policy = Arc::clone(&self.options.policy);
-        self.pull_inner(policy).await
+        self.pull_inner(policy, false).await
     }
 
     /// [`pull`](Self::pull) under `policy` instead of the replica's own, for
@@ -314,7 +314,7 @@ impl Replica {
     ///
     /// As [`Replica::pull`].
     pub async fn pull_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
-        self.pull_inner(Arc::new(policy)).await
+        self.pull_inner(Arc::new(policy), true).await
     }
 
     /// Pulls while connections keep the database open: what an adapter's
@@ -338,6 +338,7 @@ impl Replica {
         replace: &dyn LiveReplace,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
+        let explicit = policy.is_some();
         let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
         let span = tracing::info_span!("s3sqlite.pull", url = %self.url, live = true);
         async {
@@ -373,7 +374,7 @@ impl Replica {
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pulled");
-            Ok(report)
+            self.unless_discarded(report, explicit)
         }
         .instrument(span)
         .await
@@ -400,14 +401,18 @@ impl Replica {
         })
     }
 
-    async fn pull_inner(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<SyncReport> {
+    async fn pull_inner(
+        &mut self,
+        policy: Arc<dyn SyncPolicy>,
+        explicit: bool,
+    ) -> Result<SyncReport> {
         let span = tracing::info_span!("s3sqlite.pull", url = %self.url);
         async {
             let started = Instant::now();
             let outcome = self.reconcile(policy).await?;
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pulled");
-            Ok(report)
+            self.unless_discarded(report, explicit)
         }
         .instrument(span)
         .await
@@ -427,7 +432,7 @@ impl Replica {
     /// A failed push leaves the local file and its dirty state as they were.
     pub async fn push(&mut self) -> Result<SyncReport> {
         let policy = Arc::clone(&self.options.policy);
-        self.push_inner(policy).await
+        self.push_inner(policy, false).await
     }
 
     /// [`push`](Self::push) under `policy` instead of the replica's own, for
@@ -459,10 +464,16 @@ impl Replica {
     ///
     /// As [`Replica::push`].
     pub async fn push_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
-        self.push_inner(Arc::new(policy)).await
+        self.push_inner(Arc::new(policy), true).await
     }
 
-    async fn push_inner(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<SyncReport> {
+    /// `explicit`: the policy was given for this call, so a discard of the
+    /// local changes it asked for is a success.
+    async fn push_inner(
+        &mut self,
+        policy: Arc<dyn SyncPolicy>,
+        explicit: bool,
+    ) -> Result<SyncReport> {
         let span = tracing::info_span!("s3sqlite.push", url = %self.url);
         async {
             let started = Instant::now();
@@ -475,7 +486,7 @@ impl Replica {
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pushed");
-            Ok(report)
+            self.unless_discarded(report, explicit)
         }
         .instrument(span)
         .await
@@ -522,6 +533,7 @@ impl Replica {
         replace: &dyn LiveReplace,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
+        let explicit = policy.is_some();
         let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
         let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
         async {
@@ -540,7 +552,7 @@ impl Replica {
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pushed");
-            Ok(report)
+            self.unless_discarded(report, explicit)
         }
         .instrument(span)
         .await
@@ -576,6 +588,19 @@ impl Replica {
             Ok(report) => Ok(report),
             Err(err) => Err((self, err)),
         }
+    }
+
+    /// `report`, or [`Error::LocalDiscarded`] when it says the replica's own
+    /// policy dropped the local changes (`explicit`: the caller named the
+    /// policy for this call, and asked for that).
+    fn unless_discarded(&self, report: SyncReport, explicit: bool) -> Result<SyncReport> {
+        if report.action == SyncAction::KeptRemote && !explicit {
+            return Err(Error::LocalDiscarded {
+                url: self.url.clone(),
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
     }
 
     fn report(&self, outcome: Outcome, started: Instant) -> SyncReport {
@@ -876,6 +901,12 @@ impl Replica {
                     Resolution::Overwrite => {}
                     Resolution::KeepRemote => match current {
                         Some(current) => {
+                            tracing::warn!(
+                                url = %self.url,
+                                path = %self.path.display(),
+                                version = %current,
+                                "discarding the local changes: the policy keeps the remote's copy"
+                            );
                             let mut outcome = self.fetch_with(current, source.live).await?;
                             outcome.action = SyncAction::KeptRemote;
                             return Ok(outcome);
