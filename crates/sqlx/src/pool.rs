@@ -12,11 +12,11 @@ use s3sqlite_core::{
     LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
     SyncPolicy, SyncReport,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
-    SqliteRow, SqliteStatement, SqliteTypeInfo,
-};
 use sqlx::{Either, SqlStr};
+use sqlx_sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteStatement, SqliteTypeInfo,
+};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
@@ -333,14 +333,14 @@ impl Deref for S3SqlitePool {
 }
 
 impl<'p> sqlx::Executor<'p> for &S3SqlitePool {
-    type Database = sqlx::Sqlite;
+    type Database = Sqlite;
 
     fn fetch_many<'e, 'q: 'e, E>(
         self,
         query: E,
     ) -> BoxStream<'e, Result<Either<SqliteQueryResult, SqliteRow>, sqlx::Error>>
     where
-        E: 'q + sqlx::Execute<'q, sqlx::Sqlite>,
+        E: 'q + sqlx::Execute<'q, Sqlite>,
     {
         self.inner.pool.fetch_many(query)
     }
@@ -350,7 +350,7 @@ impl<'p> sqlx::Executor<'p> for &S3SqlitePool {
         query: E,
     ) -> BoxFuture<'e, Result<Option<SqliteRow>, sqlx::Error>>
     where
-        E: 'q + sqlx::Execute<'q, sqlx::Sqlite>,
+        E: 'q + sqlx::Execute<'q, Sqlite>,
     {
         self.inner.pool.fetch_optional(query)
     }
@@ -370,7 +370,7 @@ impl<'p> sqlx::Executor<'p> for &S3SqlitePool {
     fn describe<'e>(
         self,
         sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx::Describe<sqlx::Sqlite>, sqlx::Error>> {
+    ) -> BoxFuture<'e, Result<sqlx::Describe<Sqlite>, sqlx::Error>> {
         self.inner.pool.describe(sql)
     }
 }

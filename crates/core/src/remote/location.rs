@@ -57,14 +57,17 @@ pub(crate) struct Network {
     #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub(crate) retry: Option<object_store::RetryConfig>,
     /// Set on the builder; else object_store's reqwest client.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub(crate) connector: Option<SharedConnector>,
 }
 
 /// An [`HttpConnector`](object_store::client::HttpConnector) the builder
 /// was given, shareable between the stores it builds.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 #[derive(Clone, Debug)]
 pub(crate) struct SharedConnector(pub(crate) Arc<dyn object_store::client::HttpConnector>);
 
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 impl object_store::client::HttpConnector for SharedConnector {
     fn connect(
         &self,

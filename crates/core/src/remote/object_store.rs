@@ -15,7 +15,9 @@ use object_store::{
 };
 
 use super::etag::{self, ETAG_QUOTING_VAR, EtagQuoting};
-use super::location::{Backend, Location, Network, SharedConnector};
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+use super::location::SharedConnector;
+use super::location::{Backend, Location, Network};
 use super::{
     Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download,
     file_lock,
@@ -207,6 +209,7 @@ impl ObjectStoreRemoteBuilder {
     /// and `az://` URLs; `file://` and `memory://` make no requests.
     ///
     /// By default, object_store's reqwest client.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub fn with_http_connector(
         mut self,
         connector: Arc<dyn object_store::client::HttpConnector>,
