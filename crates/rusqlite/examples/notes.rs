@@ -3,11 +3,14 @@
 //! ```text
 //! cargo run -p s3sqlite-rusqlite --example notes -- add "buy milk"
 //! cargo run -p s3sqlite-rusqlite --example notes -- list
+//! cargo run -p s3sqlite-rusqlite --example notes -- --local /tmp/laptop.db list
 //! ```
 //!
 //! By default the database is a `file://` remote in the temp folder; set
 //! `S3SQLITE_URL` (e.g. `s3://my-bucket/notes.db`, with the usual `AWS_*`
-//! variables) to keep it anywhere else.
+//! variables) to keep it anywhere else. `--local PATH` picks the local copy's
+//! path (default: derived from the URL under the temp folder), so two
+//! "machines" can share one remote from one shell.
 
 use s3sqlite_rusqlite::SyncedConnection;
 
@@ -20,8 +23,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("file://{}/notes.db", dir.display())
         }
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let db = SyncedConnection::builder(&url)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut builder = SyncedConnection::builder(&url);
+    if args.first().map(String::as_str) == Some("--local") {
+        if args.len() < 2 {
+            eprintln!("--local needs a path");
+            std::process::exit(2);
+        }
+        builder = builder.with_local_path(&args[1]);
+        args.drain(..2);
+    }
+    let db = builder
         .with_init(|conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS notes (
@@ -58,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {
             db.close()?;
-            eprintln!("usage: notes add TEXT… | notes list   (database: {url})");
+            eprintln!("usage: notes [--local PATH] add TEXT… | list   (database: {url})");
             std::process::exit(2);
         }
     }
