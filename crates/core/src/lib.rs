@@ -83,6 +83,11 @@
 //! | `gcp` | no | `gs://` URLs |
 //! | `azure` | no | `az://` URLs |
 
+/// This crate's README, as crates.io shows it, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
+
 mod error;
 mod files;
 mod hash;

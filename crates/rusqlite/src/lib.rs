@@ -26,6 +26,11 @@
 //! # Ok::<(), s3sqlite_rusqlite::Error>(())
 //! ```
 
+/// This crate's README, as crates.io shows it, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
+
 mod connection;
 mod error;
 mod live;

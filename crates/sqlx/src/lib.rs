@@ -1,7 +1,7 @@
-//! A [`sqlx::SqlitePool`] on a SQLite database kept in S3.
+//! A [`SqlitePool`](sqlx_sqlite::SqlitePool) on a SQLite database kept in S3.
 //!
 //! [`S3SqlitePool::connect`] brings the database down from its URL (or
-//! reuses a current local copy), and the pool derefs to [`sqlx::SqlitePool`]:
+//! reuses a current local copy), and the pool derefs to [`SqlitePool`](sqlx_sqlite::SqlitePool):
 //! queries, `QueryBuilder`, transactions and migrations work unchanged.
 //! [`S3SqlitePool::sync`] uploads while the pool stays open;
 //! [`S3SqlitePool::close`] closes and uploads; [`S3SqlitePool::scope`] runs a
@@ -32,6 +32,11 @@
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// This crate's README, as crates.io shows it, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
 
 mod error;
 mod pool;

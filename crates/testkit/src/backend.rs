@@ -91,9 +91,9 @@ impl Fixture {
     /// # Errors
     ///
     /// What the backend's setup reports, e.g. [`Error::ServerUnavailable`].
-    /// [`Backend::LocalStackContainer`] gives [`Error::Container`]: its
-    /// fixtures come from [`Fixture::on_container`], which shares one
-    /// started container.
+    /// With the `docker` feature, `Backend::LocalStackContainer` gives an
+    /// error: its fixtures come from `Fixture::on_container`, which shares
+    /// one started container.
     pub async fn new(backend: Backend) -> Result<Self> {
         let place = match backend {
             Backend::Memory => Place::Memory,

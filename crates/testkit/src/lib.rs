@@ -77,6 +77,11 @@
 //! |---|---|---|
 //! | `docker` | no | testcontainers fixtures: LocalStack, MinIO, RustFS |
 
+/// This crate's README, as crates.io shows it, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
+
 mod backend;
 mod careless;
 mod db;
