@@ -129,6 +129,38 @@ pub enum Error {
         report: Box<crate::SyncReport>,
     },
 
+    /// A push with a deadline would not finish in time, judged from the
+    /// fastest transfer seen so far: nothing was sent, and the local changes
+    /// stay for the next push.
+    #[error(
+        "no time to push {url}: {size} bytes need about {needed:?} at the fastest pace seen so far, \
+         {left:?} left before the deadline; nothing was sent, the changes stay local"
+    )]
+    DeadlineTooShort {
+        /// The remote URL.
+        url: String,
+        /// The bytes to upload.
+        size: u64,
+        /// How long they would take at the fastest pace seen.
+        needed: std::time::Duration,
+        /// How long was left.
+        left: std::time::Duration,
+    },
+
+    /// The deadline of a push came before it finished: it was stopped there.
+    /// Nothing was recorded as synced; the local changes stay for the next
+    /// push, which also recognises an upload that landed anyway.
+    #[error(
+        "the push of {url} was stopped at its deadline after {elapsed:?}: nothing was recorded \
+         as synced, the changes stay local for the next push"
+    )]
+    DeadlineExceeded {
+        /// The remote URL.
+        url: String,
+        /// How long the push ran.
+        elapsed: std::time::Duration,
+    },
+
     /// The remote object changed or vanished while it was being downloaded.
     #[error("{url} changed during the download of version {expected}")]
     ChangedDuringDownload {

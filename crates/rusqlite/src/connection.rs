@@ -26,6 +26,8 @@ const SNAPSHOT: &str = "snapshot.db";
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Push,
+    /// A push bounded by a deadline.
+    PushBy(std::time::Instant),
     Pull,
 }
 
@@ -45,6 +47,7 @@ async fn run_prepared(
     };
     Ok(match op {
         Op::Push => replica.push_live_with(source, &restore, policy).await?,
+        Op::PushBy(deadline) => replica.push_live_by(source, &restore, deadline).await?,
         Op::Pull => replica.pull_live(source, &restore, policy).await?,
     })
 }
@@ -195,6 +198,21 @@ impl SyncedConnection {
     /// As [`sync`](Self::sync).
     pub fn sync_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
         self.run(Op::Push, Some(Arc::new(policy)))
+    }
+
+    /// [`sync`](Self::sync), bounded by `deadline`: an upload that cannot
+    /// finish in time at the fastest pace seen so far is not started, one
+    /// the deadline overtakes is stopped, and either way the changes stay
+    /// local for the next sync. See
+    /// [`Replica::push_by`](s3sqlite_core::Replica::push_by).
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync), and
+    /// [`DeadlineTooShort`](s3sqlite_core::Error::DeadlineTooShort) or
+    /// [`DeadlineExceeded`](s3sqlite_core::Error::DeadlineExceeded).
+    pub fn sync_by(&mut self, deadline: std::time::Instant) -> Result<SyncReport> {
+        self.run(Op::PushBy(deadline), None)
     }
 
     /// Brings another writer's changes into the open database: when the

@@ -9,6 +9,8 @@
 //! set `S3SQLITE_URL=s3://my-bucket/visits.db` on the function. Run locally
 //! with `cargo lambda watch`.
 
+use std::time::{Duration, Instant, SystemTime};
+
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use s3sqlite_sqlx::S3SqlitePool;
 use serde_json::{Value, json};
@@ -44,7 +46,18 @@ async fn handle(db: &S3SqlitePool, event: LambdaEvent<Value>) -> Result<Value, E
         .fetch_one(db)
         .await?;
     // durable before the response: a conflict or network error fails the
-    // invocation, and the write stays in the local copy for the next sync
-    let report = db.sync().await?;
+    // invocation, and the write stays in the local copy for the next sync.
+    // Bounded by the invocation's deadline, less a margin to answer in: an
+    // upload that cannot make it fails fast instead of being killed mid-way
+    let report = db.sync_by(deadline(&event.context)).await?;
     Ok(json!({ "path": path, "visits": visits, "sync": report.to_string() }))
+}
+
+/// The invocation's deadline as an `Instant`, one second early.
+fn deadline(context: &lambda_runtime::Context) -> Instant {
+    let left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + left.saturating_sub(Duration::from_secs(1))
 }

@@ -237,6 +237,23 @@ impl S3SqlitePool {
         self.inner.sync(Op::Push, Some(Arc::new(policy))).await
     }
 
+    /// [`sync`](Self::sync), bounded by `deadline`: on AWS Lambda, the
+    /// invocation's deadline less a margin to answer in. An upload that
+    /// cannot finish in time at the fastest pace seen so far is not started
+    /// ([`DeadlineTooShort`](s3sqlite_core::Error::DeadlineTooShort)); one
+    /// the deadline overtakes is stopped
+    /// ([`DeadlineExceeded`](s3sqlite_core::Error::DeadlineExceeded)).
+    /// Either way nothing is recorded as synced and the changes stay in the
+    /// local database for the next sync. See
+    /// [`Replica::push_by`](s3sqlite_core::Replica::push_by).
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync), and the two above.
+    pub async fn sync_by(&self, deadline: std::time::Instant) -> Result<SyncReport> {
+        self.inner.sync(Op::PushBy(deadline), None).await
+    }
+
     /// Brings another writer's changes into the open database: when the
     /// remote moved and the local copy has no changes of its own, the
     /// remote's copy is downloaded, verified and written into the live
@@ -395,6 +412,8 @@ impl Drop for Inner {
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Push,
+    /// A push bounded by a deadline.
+    PushBy(std::time::Instant),
     Pull,
 }
 
@@ -480,6 +499,7 @@ impl Inner {
         };
         let report = match op {
             Op::Push => replica.push_live_with(source, &restore, policy).await?,
+            Op::PushBy(deadline) => replica.push_live_by(source, &restore, deadline).await?,
             Op::Pull => replica.pull_live(source, &restore, policy).await?,
         };
         drop(conn);

@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
@@ -80,6 +80,9 @@ pub struct Replica {
     state: Option<State>,
     options: ReplicaOptions,
     opened: SyncReport,
+    /// The fastest transfer seen so far, in bytes per second: what a push
+    /// with a deadline judges its chances by.
+    fastest: Option<f64>,
     _lock: File,
 }
 
@@ -245,6 +248,7 @@ impl Replica {
                 version: None,
                 dirty: false,
             },
+            fastest: None,
             _lock: lock,
         };
         let policy = Arc::clone(&replica.options.policy);
@@ -490,6 +494,111 @@ impl Replica {
         }
         .instrument(span)
         .await
+    }
+
+    /// [`push`](Self::push), bounded by `deadline`: for an AWS Lambda
+    /// invocation, its remaining time.
+    ///
+    /// Before anything is sent, the upload's size is weighed against the
+    /// fastest transfer this replica has seen (its open's download, earlier
+    /// pushes): when even that pace cannot finish in time, the push fails at
+    /// once with [`Error::DeadlineTooShort`]. With no transfer seen yet, it
+    /// starts. If the deadline comes mid-transfer, the push stops there
+    /// ([`Error::DeadlineExceeded`]): nothing is recorded as synced, the
+    /// local changes stay for the next push, and an upload that landed
+    /// anyway is recognised then by its stamp, as after a crash.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use s3sqlite_core::{Replica, ReplicaOptions};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = ReplicaOptions::new().with_local_path(dir.path().join("app.db"));
+    /// let mut replica = Replica::open_url("memory:///docs/push-by.db", options).await?;
+    /// std::fs::write(replica.local_path(), b"SQLite format 3\0").unwrap();
+    /// // e.g. the Lambda context's deadline, less a margin to answer in
+    /// let report = replica.push_by(Instant::now() + Duration::from_secs(5)).await?;
+    /// println!("{report}");
+    /// # Ok::<(), s3sqlite_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::push`], and [`Error::DeadlineTooShort`] or
+    /// [`Error::DeadlineExceeded`].
+    pub async fn push_by(&mut self, deadline: Instant) -> Result<SyncReport> {
+        let started = Instant::now();
+        if let Local::Dirty(_) = self.local()? {
+            let size = fs::metadata(&self.path)
+                .map_err(|e| Error::io("read metadata of", &self.path, e))?
+                .len();
+            self.check_deadline(size, deadline)?;
+        }
+        let url = self.url.clone();
+        tokio::time::timeout_at(deadline.into(), self.push())
+            .await
+            .map_err(|_| Error::DeadlineExceeded {
+                url,
+                elapsed: started.elapsed(),
+            })?
+    }
+
+    /// [`push_live`](Self::push_live), bounded by `deadline` as
+    /// [`push_by`](Self::push_by) is: what an adapter's `sync_by()` calls.
+    ///
+    /// # Errors
+    ///
+    /// As [`push_by`](Self::push_by).
+    pub async fn push_live_by(
+        &mut self,
+        source: LiveSource<'_>,
+        replace: &dyn LiveReplace,
+        deadline: Instant,
+    ) -> Result<SyncReport> {
+        let started = Instant::now();
+        let (path, _) = self.live_source(source)?;
+        let size = fs::metadata(&path)
+            .map_err(|e| Error::io("read metadata of", &path, e))?
+            .len();
+        self.check_deadline(size, deadline)?;
+        let url = self.url.clone();
+        tokio::time::timeout_at(deadline.into(), self.push_live(source, replace))
+            .await
+            .map_err(|_| Error::DeadlineExceeded {
+                url,
+                elapsed: started.elapsed(),
+            })?
+    }
+
+    /// Records a transfer of `bytes` that took `took`.
+    fn observe(&mut self, bytes: u64, took: Duration) {
+        if bytes == 0 || took.is_zero() {
+            return;
+        }
+        let rate = bytes as f64 / took.as_secs_f64();
+        self.fastest = Some(self.fastest.map_or(rate, |fastest| fastest.max(rate)));
+    }
+
+    /// Fails when `size` bytes cannot go up before `deadline` even at the
+    /// fastest pace seen so far.
+    fn check_deadline(&self, size: u64, deadline: Instant) -> Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let needed = match self.fastest {
+            Some(rate) => Duration::from_secs_f64(size as f64 / rate),
+            None if left.is_zero() => Duration::from_nanos(1),
+            None => return Ok(()),
+        };
+        if needed > left {
+            return Err(Error::DeadlineTooShort {
+                url: self.url.clone(),
+                size,
+                needed,
+                left,
+            });
+        }
+        Ok(())
     }
 
     /// Pushes while connections keep the database open: what an adapter's
@@ -943,9 +1052,11 @@ impl Replica {
                 .map_err(|e| Error::io("read metadata of", &source.path, e))?
                 .len();
             let stamp = self.announce(hash, size)?;
+            let sent = Instant::now();
             match self.remote.upload(&source.path, &condition, &stamp).await {
                 Ok(version) => {
                     let up = version.size;
+                    self.observe(up, sent.elapsed());
                     return self.finish(version, hash, action, up, &source);
                 }
                 Err(Error::Conflict { current, .. }) => {
@@ -1061,10 +1172,14 @@ impl Replica {
             attempt += 1;
             local::check_free_space(&self.path, &self.url, version.size)?;
             let temp = self.temp_file("download")?;
+            let asked = Instant::now();
             let result = self
                 .remote
                 .download(temp.path(), &version, &self.options.transfer)
                 .await;
+            if let Ok(downloaded) = &result {
+                self.observe(downloaded.size, asked.elapsed());
+            }
             match result {
                 Ok(downloaded) => {
                     let received = downloaded.size;
