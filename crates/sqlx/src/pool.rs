@@ -392,6 +392,20 @@ impl<'p> sqlx::Executor<'p> for &S3SqlitePool {
     }
 }
 
+impl<'a> sqlx::Acquire<'a> for &S3SqlitePool {
+    type Database = Sqlite;
+    type Connection = sqlx::pool::PoolConnection<Sqlite>;
+
+    fn acquire(self) -> BoxFuture<'static, Result<Self::Connection, sqlx::Error>> {
+        sqlx::Acquire::acquire(&self.inner.pool)
+    }
+
+    fn begin(self) -> BoxFuture<'static, Result<sqlx::Transaction<'a, Sqlite>, sqlx::Error>> {
+        let pool = self.inner.pool.clone();
+        Box::pin(async move { sqlx::Transaction::begin(pool.acquire().await?, None).await })
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(task) = self.background.get_mut().expect("task slot").take() {

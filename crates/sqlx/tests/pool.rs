@@ -372,11 +372,18 @@ async fn clones_share_one_pool_and_one_close_closes_all(fx: Fixture) {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
+    // a transaction through `Acquire`, as sqlx's own helpers take it
+    let mut tx = sqlx::Acquire::begin(&db).await.unwrap();
+    sqlx::query("INSERT INTO users (name) VALUES ('in a transaction')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&db)
         .await
         .unwrap();
-    assert_eq!(count, 4);
+    assert_eq!(count, 5);
 
     let other = db.clone();
     let report = other.close().await.unwrap();
@@ -394,7 +401,7 @@ async fn clones_share_one_pool_and_one_close_closes_all(fx: Fixture) {
     assert_eq!(again.opened().action, SyncAction::Reused);
     again.close().await.unwrap();
     let remote = read_remote(&fx.remote("db"), remote_names).await.unwrap();
-    assert_eq!(remote.len(), 4);
+    assert_eq!(remote.len(), 5);
 }
 
 /// A policy of the user's own: the remote's rows plus the local rows it

@@ -108,16 +108,19 @@ impl ServerKind {
             ServerKind::Ceph => {
                 "start it with `eval \"$(.ci/s3-server start ceph)\"` (installs Debian's \
                  ceph-mon, ceph-osd, radosgw and ceph-common as root, then exports \
-                 S3SQLITE_TEST_CEPH_ENDPOINT and the S3 user's keys)"
+                 S3SQLITE_TEST_CEPH_ENDPOINT and the S3 user's keys); \
+                 in the s3sqlite repository `.ci/test` sets up every server and runs the tests"
             }
             ServerKind::LocalStack => {
                 "install it (Python 3.12+: `pip install -r .ci/localstack-requirements.txt`, \
                  or `eval \"$(.ci/s3-server start)\"` which also starts it and exports \
-                 S3SQLITE_TEST_ENDPOINT)"
+                 S3SQLITE_TEST_ENDPOINT); \
+                 in the s3sqlite repository `.ci/test` sets up every server and runs the tests"
             }
             ServerKind::Moto => {
                 "install it (`pip install 'moto[server]'`, or `eval \"$(.ci/s3-server start moto)\"` \
-                 which also starts it and exports S3SQLITE_TEST_MOTO_ENDPOINT)"
+                 which also starts it and exports S3SQLITE_TEST_MOTO_ENDPOINT); \
+                 in the s3sqlite repository `.ci/test` sets up every server and runs the tests"
             }
         }
     }
