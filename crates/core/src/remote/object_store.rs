@@ -103,9 +103,9 @@ impl Debug for ObjectStoreRemoteBuilder {
 
 impl ObjectStoreRemoteBuilder {
     /// Sets an object_store configuration key for the URL's store, on top of
-    /// what the environment says: for `s3://` an
-    /// [`AmazonS3ConfigKey`](object_store::aws::AmazonS3ConfigKey) name such
-    /// as `"aws_endpoint"`, `"aws_region"` or `"aws_allow_http"`.
+    /// what the environment says: for `s3://` an object_store
+    /// `AmazonS3ConfigKey` name (feature `aws`) such as `"aws_endpoint"`,
+    /// `"aws_region"` or `"aws_allow_http"`.
     ///
     /// By default, no options: everything comes from the environment.
     pub fn with_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
