@@ -342,14 +342,11 @@ impl Replica {
         replace: &dyn LiveReplace,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
-        let explicit = policy.is_some();
-        let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
+        let (policy, explicit) = self.policy_for(policy);
         let span = tracing::info_span!("s3sqlite.pull", url = %self.url, live = true);
         async {
             let started = Instant::now();
-            let (path, same_as_local) = self.live_source(source)?;
-            let hash = ContentHash::of_file(&path)?;
-            let clean = self.live_clean(hash, same_as_local)?;
+            let (path, same_as_local, hash, clean) = self.live_content(source)?;
             let current = self.remote.head().await?;
             let outcome = if self.at_base(current.as_ref()) {
                 let outcome = Outcome::new(SyncAction::Reused);
@@ -382,6 +379,27 @@ impl Replica {
         }
         .instrument(span)
         .await
+    }
+
+    /// The policy for one call (`None`: the replica's own), and whether the
+    /// caller named it.
+    fn policy_for(&self, policy: Option<Arc<dyn SyncPolicy>>) -> (Arc<dyn SyncPolicy>, bool) {
+        match policy {
+            Some(policy) => (policy, true),
+            None => (Arc::clone(&self.options.policy), false),
+        }
+    }
+
+    /// The file a live source names, whether it is the local file itself,
+    /// its hash, and whether that is the base version's content.
+    fn live_content(
+        &mut self,
+        source: LiveSource<'_>,
+    ) -> Result<(PathBuf, bool, ContentHash, bool)> {
+        let (path, same_as_local) = self.live_source(source)?;
+        let hash = ContentHash::of_file(&path)?;
+        let clean = self.live_clean(hash, same_as_local)?;
+        Ok((path, same_as_local, hash, clean))
     }
 
     /// Whether live content hashing to `hash` is the base version's: the
@@ -642,14 +660,12 @@ impl Replica {
         replace: &dyn LiveReplace,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
-        let explicit = policy.is_some();
-        let policy = policy.unwrap_or_else(|| Arc::clone(&self.options.policy));
+        let (policy, explicit) = self.policy_for(policy);
         let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
         async {
             let started = Instant::now();
-            let (path, same_as_local) = self.live_source(source)?;
-            let hash = ContentHash::of_file(&path)?;
-            let outcome = if self.live_clean(hash, same_as_local)? {
+            let (path, same_as_local, hash, clean) = self.live_content(source)?;
+            let outcome = if clean {
                 Outcome::new(SyncAction::Unchanged)
             } else {
                 let source = Source {
