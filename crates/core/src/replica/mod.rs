@@ -354,12 +354,7 @@ impl Replica {
             } else {
                 match (clean, current) {
                     (_, None) => {
-                        return Err(Error::RemoteDeleted {
-                            url: self.url.clone(),
-                            base: Box::new(
-                                self.base().cloned().expect("at_base covers a missing base"),
-                            ),
-                        });
+                        return Err(self.remote_deleted());
                     }
                     (true, Some(current)) => self.fetch_with(current, Some(replace)).await?,
                     (false, current) => {
@@ -454,7 +449,7 @@ impl Replica {
     /// A failed push leaves the local file and its dirty state as they were.
     pub async fn push(&mut self) -> Result<SyncReport> {
         let policy = Arc::clone(&self.options.policy);
-        self.push_inner(policy, false).await
+        self.push_inner(policy, false, None).await
     }
 
     /// [`push`](Self::push) under `policy` instead of the replica's own, for
@@ -486,15 +481,17 @@ impl Replica {
     ///
     /// As [`Replica::push`].
     pub async fn push_with(&mut self, policy: impl SyncPolicy) -> Result<SyncReport> {
-        self.push_inner(Arc::new(policy), true).await
+        self.push_inner(Arc::new(policy), true, None).await
     }
 
     /// `explicit`: the policy was given for this call, so a discard of the
     /// local changes it asked for is a success.
+    /// `deadline`: an upload that cannot make it is not started.
     async fn push_inner(
         &mut self,
         policy: Arc<dyn SyncPolicy>,
         explicit: bool,
+        deadline: Option<Instant>,
     ) -> Result<SyncReport> {
         let span = tracing::info_span!("s3sqlite.push", url = %self.url);
         async {
@@ -502,6 +499,7 @@ impl Replica {
             let outcome = match self.local()? {
                 Local::Clean => Outcome::new(SyncAction::Unchanged),
                 Local::Dirty(hash) => {
+                    self.check_deadline(&self.path, deadline)?;
                     let source = Source::closed(&self.path);
                     self.upload_dirty(hash, None, source, policy).await?
                 }
@@ -547,20 +545,14 @@ impl Replica {
     /// As [`Replica::push`], and [`Error::DeadlineTooShort`] or
     /// [`Error::DeadlineExceeded`].
     pub async fn push_by(&mut self, deadline: Instant) -> Result<SyncReport> {
-        let started = Instant::now();
-        if let Local::Dirty(_) = self.local()? {
-            let size = fs::metadata(&self.path)
-                .map_err(|e| Error::io("read metadata of", &self.path, e))?
-                .len();
-            self.check_deadline(size, deadline)?;
-        }
         let url = self.url.clone();
-        tokio::time::timeout_at(deadline.into(), self.push())
-            .await
-            .map_err(|_| Error::DeadlineExceeded {
-                url,
-                elapsed: started.elapsed(),
-            })?
+        let policy = Arc::clone(&self.options.policy);
+        by_deadline(
+            url,
+            deadline,
+            self.push_inner(policy, false, Some(deadline)),
+        )
+        .await
     }
 
     /// [`push_live`](Self::push_live), bounded by `deadline` as
@@ -575,19 +567,9 @@ impl Replica {
         replace: &dyn LiveReplace,
         deadline: Instant,
     ) -> Result<SyncReport> {
-        let started = Instant::now();
-        let (path, _) = self.live_source(source)?;
-        let size = fs::metadata(&path)
-            .map_err(|e| Error::io("read metadata of", &path, e))?
-            .len();
-        self.check_deadline(size, deadline)?;
         let url = self.url.clone();
-        tokio::time::timeout_at(deadline.into(), self.push_live(source, replace))
-            .await
-            .map_err(|_| Error::DeadlineExceeded {
-                url,
-                elapsed: started.elapsed(),
-            })?
+        let push = self.push_live_inner(source, replace, None, Some(deadline));
+        by_deadline(url, deadline, push).await
     }
 
     /// Records a transfer of `bytes` that took `took`.
@@ -599,9 +581,15 @@ impl Replica {
         self.fastest = Some(self.fastest.map_or(rate, |fastest| fastest.max(rate)));
     }
 
-    /// Fails when `size` bytes cannot go up before `deadline` even at the
-    /// fastest pace seen so far.
-    fn check_deadline(&self, size: u64, deadline: Instant) -> Result<()> {
+    /// Fails when the file at `path` cannot go up before `deadline` (when
+    /// there is one) even at the fastest pace seen so far.
+    fn check_deadline(&self, path: &Path, deadline: Option<Instant>) -> Result<()> {
+        let Some(deadline) = deadline else {
+            return Ok(());
+        };
+        let size = fs::metadata(path)
+            .map_err(|e| Error::io("read metadata of", path, e))?
+            .len();
         let left = deadline.saturating_duration_since(Instant::now());
         let needed = match self.fastest {
             Some(rate) => Duration::from_secs_f64(size as f64 / rate),
@@ -644,7 +632,7 @@ impl Replica {
         source: LiveSource<'_>,
         replace: &dyn LiveReplace,
     ) -> Result<SyncReport> {
-        self.push_live_with(source, replace, None).await
+        self.push_live_inner(source, replace, None, None).await
     }
 
     /// [`push_live`](Self::push_live) under `policy` instead of the
@@ -660,6 +648,17 @@ impl Replica {
         replace: &dyn LiveReplace,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
+        self.push_live_inner(source, replace, policy, None).await
+    }
+
+    /// `deadline`: an upload that cannot make it is not started.
+    async fn push_live_inner(
+        &mut self,
+        source: LiveSource<'_>,
+        replace: &dyn LiveReplace,
+        policy: Option<Arc<dyn SyncPolicy>>,
+        deadline: Option<Instant>,
+    ) -> Result<SyncReport> {
         let (policy, explicit) = self.policy_for(policy);
         let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
         async {
@@ -668,6 +667,7 @@ impl Replica {
             let outcome = if clean {
                 Outcome::new(SyncAction::Unchanged)
             } else {
+                self.check_deadline(&path, deadline)?;
                 let source = Source {
                     path,
                     same_as_local,
@@ -944,10 +944,7 @@ impl Replica {
             });
         }
         match (local, current) {
-            (_, None) => Err(Error::RemoteDeleted {
-                url: self.url.clone(),
-                base: Box::new(self.base().cloned().expect("at_base covers a missing base")),
-            }),
+            (_, None) => Err(self.remote_deleted()),
             (Local::Clean, Some(current)) => self.fetch(current).await,
             (Local::Dirty(hash), current) => {
                 let source = Source::closed(&self.path);
@@ -1158,6 +1155,15 @@ impl Replica {
         Ok(stamp)
     }
 
+    /// The remote is gone while the local copy was based on a version of it
+    /// (`at_base` already said it moved, so there is a base).
+    fn remote_deleted(&self) -> Error {
+        Error::RemoteDeleted {
+            url: self.url.clone(),
+            base: Box::new(self.base().cloned().expect("at_base covers a missing base")),
+        }
+    }
+
     fn conflict_error(&self, current: Option<RemoteVersion>) -> Error {
         Error::conflict(&self.url, self.base(), current)
     }
@@ -1320,6 +1326,22 @@ fn journal_pending(db: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("open", journal, e)),
     }
+}
+
+/// Runs `push` until `deadline`, stopping it there with
+/// [`Error::DeadlineExceeded`].
+async fn by_deadline(
+    url: String,
+    deadline: Instant,
+    push: impl std::future::Future<Output = Result<SyncReport>>,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    tokio::time::timeout_at(deadline.into(), push)
+        .await
+        .map_err(|_| Error::DeadlineExceeded {
+            url,
+            elapsed: started.elapsed(),
+        })?
 }
 
 #[cfg(test)]
