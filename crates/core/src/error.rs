@@ -101,7 +101,7 @@ pub enum Error {
 
     /// The remote moved past the version the local copy was based on, and the
     /// sync policy did not resolve it. Nothing changed on either side.
-    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own", show(.base.as_deref()), show(.current.as_deref()))]
+    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own{}", show(.base.as_deref()), show(.current.as_deref()), refusal(.refused.as_deref()))]
     Conflict {
         /// The remote URL.
         url: String,
@@ -109,6 +109,11 @@ pub enum Error {
         base: Option<Box<RemoteVersion>>,
         /// The version on the remote now (`None`: the object does not exist).
         current: Option<Box<RemoteVersion>>,
+        /// Why the policy did not resolve it, when it said (see
+        /// [`Conflict::refuse`](crate::Conflict::refuse)), e.g. the rows a
+        /// merge could not settle.
+        #[source]
+        refused: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The replica's own policy resolved a conflict by keeping the remote's
@@ -324,6 +329,13 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     root.to_string()
 }
 
+fn refusal(reason: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
+    match reason {
+        Some(reason) => format!("; not resolved: {reason}"),
+        None => String::new(),
+    }
+}
+
 fn show(version: Option<&RemoteVersion>) -> String {
     match version {
         Some(v) => v.to_string(),
@@ -341,6 +353,7 @@ impl Error {
             url: url.to_owned(),
             base: base.cloned().map(Box::new),
             current: current.map(Box::new),
+            refused: None,
         }
     }
 

@@ -2,11 +2,13 @@
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::Result;
+use crate::hash::ContentHash;
 use crate::remote::{RemoteStore, RemoteVersion, TransferOptions};
+use crate::{Error, Result};
 
 /// Decides what happens when the remote moved past the local copy's base
 /// version while the local copy has changes of its own.
@@ -48,6 +50,15 @@ pub trait SyncPolicy: Debug + Send + Sync + 'static {
     ///
     /// An error aborts the sync with nothing changed on either side.
     async fn resolve(&self, conflict: &Conflict<'_>) -> Result<Resolution>;
+
+    /// Whether the policy needs [`Conflict::base_copy`]: the replica then
+    /// keeps a copy of the database as it was at its base version (see
+    /// [`ReplicaOptions::with_base_copy`](crate::ReplicaOptions::with_base_copy)).
+    ///
+    /// By default, `false`.
+    fn keeps_base(&self) -> bool {
+        false
+    }
 }
 
 /// What a [`SyncPolicy`] decided.
@@ -65,6 +76,11 @@ pub enum Resolution {
     /// A file the policy built from both sides: it becomes the local copy and
     /// is uploaded on condition that the remote is still the version the
     /// policy saw; if the remote moved again, the policy is asked again.
+    ///
+    /// When the policy built it on [`Conflict::current_copy`], the merge is
+    /// a rebase: the local copy is then based on the current version (whose
+    /// copy becomes the base copy), so a later round, or the next sync after
+    /// a failed upload, sees only the local changes again.
     Merged(PathBuf),
 }
 
@@ -76,11 +92,17 @@ pub struct Conflict<'a> {
     pub(crate) current: Option<&'a RemoteVersion>,
     pub(crate) remote: &'a dyn RemoteStore,
     pub(crate) transfer: &'a TransferOptions,
+    pub(crate) base_copy: Option<&'a Path>,
+    pub(crate) scratch: &'a Path,
+    /// What [`Conflict::current_copy`] downloaded, and its hash.
+    pub(crate) fetched: Mutex<Option<(PathBuf, ContentHash)>>,
 }
 
 impl Conflict<'_> {
-    /// The local database file, with the local changes. Read it; do not
-    /// write it (return [`Resolution::Merged`] instead).
+    /// The local database file, with the local changes: a consistent
+    /// database (while connections are open, a snapshot or the checkpointed
+    /// main file). Read it; do not write it (return [`Resolution::Merged`]
+    /// instead).
     pub fn local_path(&self) -> &Path {
         self.local_path
     }
@@ -99,6 +121,59 @@ impl Conflict<'_> {
     /// The remote, for policies that need more than [`fetch_current`](Self::fetch_current).
     pub fn remote(&self) -> &dyn RemoteStore {
         self.remote
+    }
+
+    /// The database as it was at the [`base`](Self::base) version, when the
+    /// replica keeps a base copy ([`SyncPolicy::keeps_base`]) and the copy
+    /// beside the local file still hashes to what was recorded; `None`
+    /// otherwise, and when there was no base (the object did not exist).
+    /// Read it; do not write it.
+    pub fn base_copy(&self) -> Option<&Path> {
+        self.base_copy
+    }
+
+    /// A folder beside the local copy, on the same file system, for the
+    /// policy's own files; it is removed after the sync (and at the next
+    /// open if the process dies first).
+    pub fn scratch_dir(&self) -> &Path {
+        self.scratch
+    }
+
+    /// Downloads the remote's current version into the
+    /// [`scratch_dir`](Self::scratch_dir), verified as the engine verifies
+    /// its own downloads, and returns its path (`None` when the remote
+    /// object is absent). Read it, or copy it to build a merge on; do not
+    /// write it: a [`Resolution::Merged`] built on it is a rebase, and the
+    /// engine keeps this file as the new base copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch_current`](Self::fetch_current).
+    pub async fn current_copy(&self) -> Result<Option<PathBuf>> {
+        if let Some((path, _)) = &*self.fetched.lock().expect("not poisoned") {
+            return Ok(Some(path.clone()));
+        }
+        let Some(current) = self.current else {
+            return Ok(None);
+        };
+        let dest = self.scratch.join("current.db");
+        let downloaded = self.remote.download(&dest, current, self.transfer).await?;
+        let url = self.remote.to_string();
+        let hash = crate::verify::verify_download(&url, &dest, current, &downloaded)?;
+        *self.fetched.lock().expect("not poisoned") = Some((dest.clone(), hash));
+        Ok(Some(dest))
+    }
+
+    /// The error that ends the sync in [`Error::Conflict`], with nothing
+    /// changed on either side, saying why the policy could not resolve it
+    /// (the rows a merge could not settle, a schema that changed…).
+    pub fn refuse(&self, reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Conflict {
+            url: self.remote.to_string(),
+            base: self.base.cloned().map(Box::new),
+            current: self.current.cloned().map(Box::new),
+            refused: Some(reason.into()),
+        }
     }
 
     /// Downloads the remote's current version into `dest`, verified as the
@@ -121,6 +196,11 @@ impl Conflict<'_> {
             }
             None => Ok(false),
         }
+    }
+
+    /// What [`current_copy`](Self::current_copy) downloaded, and its hash.
+    pub(crate) fn take_fetched(&self) -> Option<(PathBuf, ContentHash)> {
+        self.fetched.lock().expect("not poisoned").take()
     }
 }
 

@@ -34,10 +34,14 @@ pub struct CrateReadme;
 mod connection;
 mod error;
 mod live;
+mod merge;
 
 pub use crate::connection::{SyncedConnection, SyncedConnectionBuilder};
 pub use crate::error::{Error, Result};
 pub use crate::live::BackupRestore;
+pub use crate::merge::{
+    Change, ChangesetMerge, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
+};
 
 pub use rusqlite;
 pub use s3sqlite_core::{

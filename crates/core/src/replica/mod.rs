@@ -1,5 +1,6 @@
 //! The [`Replica`] engine: a local copy of one remote database.
 
+mod base;
 mod local;
 mod options;
 mod state;
@@ -120,7 +121,7 @@ struct Source<'a> {
     live: Option<&'a dyn LiveReplace>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
     fn closed(path: &Path) -> Self {
         Source {
             path: path.to_owned(),
@@ -128,6 +129,23 @@ impl Source<'_> {
             live: None,
         }
     }
+
+    fn live(path: PathBuf, same_as_local: bool, replace: &'a dyn LiveReplace) -> Self {
+        Source {
+            path,
+            same_as_local,
+            live: Some(replace),
+        }
+    }
+}
+
+/// The current version a merge was built on: a rebase.
+struct Onto {
+    version: RemoteVersion,
+    /// Its verified copy, in the policy's scratch folder.
+    copy: PathBuf,
+    hash: ContentHash,
+    header: Vec<u8>,
 }
 
 /// The local copy against its recorded base.
@@ -358,11 +376,7 @@ impl Replica {
                     }
                     (true, Some(current)) => self.fetch_with(current, Some(replace)).await?,
                     (false, current) => {
-                        let source = Source {
-                            path,
-                            same_as_local,
-                            live: Some(replace),
-                        };
+                        let source = Source::live(path, same_as_local, replace);
                         self.upload_dirty(hash, Some(current), source, policy)
                             .await?
                     }
@@ -668,11 +682,7 @@ impl Replica {
                 Outcome::new(SyncAction::Unchanged)
             } else {
                 self.check_deadline(&path, deadline)?;
-                let source = Source {
-                    path,
-                    same_as_local,
-                    live: Some(replace),
-                };
+                let source = Source::live(path, same_as_local, replace);
                 self.upload_dirty(hash, None, source, policy).await?
             };
             let report = self.report(outcome, started);
@@ -788,10 +798,20 @@ impl Replica {
             return Ok(());
         };
         if ContentHash::of_file(&self.path)? == installing.hash {
+            if let Some(base_hash) = installing.rebased_on {
+                tracing::info!(version = %installing.version, "finishing an interrupted merge");
+                let header = state.base_header.clone().unwrap_or_default();
+                let header = match base::verified(&self.path, base_hash)? {
+                    Some(copy) => crate::verify::read_header(&copy)?,
+                    None => header,
+                };
+                return self.record_rebase(installing.version, base_hash, header);
+            }
             tracing::info!(version = %installing.version, "finishing an interrupted download");
             let mut state = State::new(&self.url, Some(installing.version), Some(installing.hash));
             state.fingerprint = Some(Fingerprint::of(&self.path)?);
             state.pending = self.pending().to_vec();
+            state.base_copy = self.base_copy_for(state.base.as_ref(), Some(installing.hash));
             self.save(state)
         } else {
             let mut state = state.clone();
@@ -802,7 +822,37 @@ impl Replica {
 
     fn save(&mut self, state: State) -> Result<()> {
         state.store(&self.state_path)?;
+        let copy_changed = self.state.as_ref().and_then(|s| s.base_copy) != state.base_copy;
+        let keep = state.base_copy;
         self.state = Some(state);
+        if copy_changed {
+            // the state no longer names them: older base copies go
+            base::remove_others(&self.path, keep)?;
+        }
+        Ok(())
+    }
+
+    /// Whether this replica keeps a base copy.
+    fn keeps_base(&self) -> bool {
+        self.options.keeps_base()
+    }
+
+    /// The base copy to record for content `hash` at a base version: `hash`
+    /// when a copy is kept and one was written for it.
+    fn base_copy_for(
+        &self,
+        base: Option<&RemoteVersion>,
+        hash: Option<ContentHash>,
+    ) -> Option<ContentHash> {
+        let hash = hash.filter(|_| base.is_some() && self.keeps_base())?;
+        base::exists(&self.path, hash).then_some(hash)
+    }
+
+    /// Writes the base copy of `src` (content `hash`), when one is kept.
+    fn write_base_copy(&self, src: &Path, hash: ContentHash) -> Result<()> {
+        if self.keeps_base() {
+            base::write(&self.path, src, hash)?;
+        }
         Ok(())
     }
 
@@ -814,6 +864,23 @@ impl Replica {
         let mut state = State::new(&self.url, base, hash);
         state.fingerprint = Some(Fingerprint::settle(&self.path)?);
         state.base_header = Some(crate::verify::read_header(&self.path)?);
+        state.base_copy = self.base_copy_for(state.base.as_ref(), hash);
+        self.save(state)
+    }
+
+    /// Records that the local copy is a merge rebased onto `version`, whose
+    /// content (hash `hash`, header `header`) the base copy holds: a local
+    /// change on top of that version, to be uploaded.
+    fn record_rebase(
+        &mut self,
+        version: RemoteVersion,
+        hash: ContentHash,
+        header: Vec<u8>,
+    ) -> Result<()> {
+        let mut state = State::new(&self.url, Some(version), Some(hash));
+        state.base_header = Some(header);
+        state.pending = self.pending().to_vec();
+        state.base_copy = self.base_copy_for(state.base.as_ref(), Some(hash));
         self.save(state)
     }
 
@@ -889,6 +956,7 @@ impl Replica {
     ) -> Result<()> {
         let mut state = State::new(&self.url, Some(version), Some(hash));
         state.base_header = Some(crate::verify::read_header(content)?);
+        state.base_copy = self.base_copy_for(state.base.as_ref(), Some(hash));
         self.save(state)?;
         self.absorb_header_rewrite()?;
         Ok(())
@@ -971,6 +1039,9 @@ impl Replica {
         let mut action = SyncAction::Uploaded;
         let mut rounds = 0;
         let mut spurious = 0;
+        // the policies' scratch folders, kept until the upload is done: a
+        // merge made while connections are open is uploaded from there
+        let mut scratch = Vec::new();
         loop {
             if let Some(current) = known.take() {
                 if let Some(ours) = current.as_ref().and_then(|c| self.our_stamp(c)) {
@@ -1003,15 +1074,28 @@ impl Replica {
                 if rounds > POLICY_ROUNDS {
                     return Err(self.conflict_error(current));
                 }
-                let resolution = {
+                if rounds > 1 {
+                    // the remote moved again under the last resolution:
+                    // writers are racing, so spread them out
+                    tokio::time::sleep(backoff(rounds - 1)).await;
+                }
+                let base_copy = self.verified_base_copy()?;
+                let dir = local::temp_dir_for(&self.path, "merge")?;
+                let dir_path = dir.path().to_owned();
+                scratch.push(dir);
+                let (resolution, fetched) = {
                     let conflict = Conflict {
-                        local_path: &self.path,
+                        local_path: &source.path,
                         base: self.base(),
                         current: current.as_ref(),
                         remote: self.remote.as_ref(),
                         transfer: &self.options.transfer,
+                        base_copy: base_copy.as_deref(),
+                        scratch: &dir_path,
+                        fetched: Default::default(),
                     };
-                    policy.resolve(&conflict).await?
+                    let resolution = policy.resolve(&conflict).await?;
+                    (resolution, conflict.take_fetched())
                 };
                 tracing::info!(?resolution, current = ?current, "remote diverged");
                 condition = match &current {
@@ -1036,22 +1120,33 @@ impl Replica {
                         None => return Err(self.conflict_error(None)),
                     },
                     Resolution::Merged(merged) => {
+                        if source.live.is_none() && journal_pending(&self.path)? {
+                            // the policy read a main file that SQLite has not
+                            // finished with: its merge lacks those changes
+                            return Err(Error::JournalPending {
+                                path: self.path.clone(),
+                            });
+                        }
                         // the merge becomes the local copy before it goes up:
                         // whatever fails after this, both sides' changes are
                         // in the local file
                         check_local_header(&merged)?;
-                        match source.live {
-                            None => {
-                                self.install_copy(&merged)?;
-                                hash = ContentHash::of_file(&self.path)?;
+                        hash = ContentHash::of_file(&merged)?;
+                        let onto = match (current.clone(), fetched) {
+                            (Some(current), Some((copy, copy_hash)))
+                                if ContentHash::of_file(&copy)? == copy_hash =>
+                            {
+                                Some(Onto {
+                                    header: crate::verify::read_header(&copy)?,
+                                    version: current,
+                                    copy,
+                                    hash: copy_hash,
+                                })
                             }
-                            Some(replace) => {
-                                replace.replace(&merged).await?;
-                                hash = ContentHash::of_file(&merged)?;
-                                source.path = merged;
-                                source.same_as_local = false;
-                            }
-                        }
+                            _ => None,
+                        };
+                        self.take_merge(&merged, hash, onto, &mut source, &dir_path)
+                            .await?;
                         action = SyncAction::Merged;
                     }
                 }
@@ -1093,6 +1188,73 @@ impl Replica {
         }
     }
 
+    /// Makes the merge at `merged` (content `hash`) the local copy. With
+    /// `onto`, the merge was built on a copy of the current version: the
+    /// local copy is then recorded as based on that version (a rebase), with
+    /// the copy as its base copy, so that the next round sees only the local
+    /// changes. Without, the base stays and only the upload's condition
+    /// moves to the current version.
+    async fn take_merge(
+        &mut self,
+        merged: &Path,
+        hash: ContentHash,
+        onto: Option<Onto>,
+        source: &mut Source<'_>,
+        scratch: &Path,
+    ) -> Result<()> {
+        if let Some(onto) = &onto
+            && self.keeps_base()
+        {
+            base::adopt(&self.path, &onto.copy, onto.hash)?;
+        }
+        match source.live {
+            None => {
+                if let Some(onto) = &onto {
+                    // announced first: a crash after the rename leaves a
+                    // merge the next open recognises
+                    let mut state = self
+                        .state
+                        .clone()
+                        .unwrap_or_else(|| State::new(&self.url, None, None));
+                    state.installing = Some(Installing {
+                        version: onto.version.clone(),
+                        hash,
+                        rebased_on: Some(onto.hash),
+                    });
+                    self.save(state)?;
+                }
+                if merged.parent() == Some(scratch) {
+                    File::open(merged)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| Error::io("fsync", merged, e))?;
+                    self.install(merged)?;
+                } else {
+                    self.install_copy(merged)?;
+                }
+            }
+            Some(replace) => {
+                replace.replace(merged).await?;
+                source.path = merged.to_owned();
+                source.same_as_local = false;
+            }
+        }
+        if let Some(onto) = onto {
+            self.record_rebase(onto.version, onto.hash, onto.header)?;
+        }
+        Ok(())
+    }
+
+    /// The base copy, when one is kept and holds what the state recorded.
+    fn verified_base_copy(&self) -> Result<Option<PathBuf>> {
+        if !self.keeps_base() {
+            return Ok(None);
+        }
+        match self.state.as_ref().and_then(|s| s.base_copy) {
+            Some(hash) => base::verified(&self.path, hash),
+            None => Ok(None),
+        }
+    }
+
     /// Records that the local copy, with hash `hash`, is at `version`;
     /// `same_as_local`: the local main file holds exactly those bytes.
     fn finish(
@@ -1103,6 +1265,7 @@ impl Replica {
         up: u64,
         source: &Source<'_>,
     ) -> Result<Outcome> {
+        self.write_base_copy(&source.path, hash)?;
         if source.same_as_local {
             self.record(Some(version), Some(hash))?;
         } else {
@@ -1208,6 +1371,7 @@ impl Replica {
                     let hash = verify_download(&self.url, temp.path(), &version, &downloaded)?;
                     if let Some(replace) = live {
                         replace.replace(temp.path()).await?;
+                        self.write_base_copy(temp.path(), hash)?;
                         self.record_live(version, hash, temp.path())?;
                         return Ok(Outcome {
                             action: SyncAction::Downloaded,
@@ -1225,8 +1389,10 @@ impl Replica {
                     state.installing = Some(Installing {
                         version: version.clone(),
                         hash,
+                        rebased_on: None,
                     });
                     self.save(state)?;
+                    self.write_base_copy(temp.path(), hash)?;
                     let temp_path = temp.into_temp_path();
                     self.install(&temp_path)?;
                     temp_path
@@ -1289,6 +1455,20 @@ impl Replica {
         fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
         sync_dir(self.path.parent().expect("local paths have a parent"))
     }
+}
+
+/// How long to wait before the policy's `round`th retry (1, 2, …) against a
+/// remote that keeps moving: a random time up to 20 ms doubled each round,
+/// at most 640 ms, so racing writers drift apart.
+fn backoff(round: usize) -> Duration {
+    let cap_ms = 20u64 << round.saturating_sub(1).min(5);
+    Duration::from_millis(random_u64() % (cap_ms + 1))
+}
+
+/// A number that differs across processes, threads and calls.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// 0 to 15 ms, different across processes and calls, to spread out retries.
@@ -1389,6 +1569,7 @@ mod tests {
         state.installing = Some(Installing {
             version: v2.clone(),
             hash,
+            rebased_on: None,
         });
         replica.save(state).unwrap();
         let temp_path = temp.into_temp_path();

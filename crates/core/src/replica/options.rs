@@ -25,6 +25,7 @@ pub struct ReplicaOptions {
     pub(crate) create_if_missing: bool,
     pub(crate) replace_untracked: bool,
     pub(crate) policy: Arc<dyn SyncPolicy>,
+    pub(crate) base_copy: bool,
     pub(crate) transfer: TransferOptions,
 }
 
@@ -35,6 +36,7 @@ impl Default for ReplicaOptions {
             create_if_missing: true,
             replace_untracked: false,
             policy: Arc::new(FailOnConflict),
+            base_copy: false,
             transfer: TransferOptions::default(),
         }
     }
@@ -97,6 +99,28 @@ impl ReplicaOptions {
         self
     }
 
+    /// Sets whether the replica keeps a base copy: the database as it was at
+    /// the version the local copy is based on, beside it as
+    /// `PATH.s3sqlite-base-HASH`, written at each download and after each
+    /// upload. A merging policy diffs it against the local copy to find the
+    /// local changes (see [`Conflict::base_copy`](crate::Conflict::base_copy)).
+    ///
+    /// By default, off, unless the policy asks for it
+    /// ([`SyncPolicy::keeps_base`]): turn it on to merge with a policy named
+    /// for one call only (`push_with`, an adapter's `sync_with`). It costs
+    /// one local copy of the file per download and upload (a reflink where
+    /// the file system allows it) and the disk space of one more database.
+    pub fn with_base_copy(mut self, keep: bool) -> Self {
+        self.base_copy = keep;
+        self
+    }
+
+    /// Whether a base copy is kept: asked for with
+    /// [`with_base_copy`](Self::with_base_copy) or by the policy.
+    pub(crate) fn keeps_base(&self) -> bool {
+        self.base_copy || self.policy.keeps_base()
+    }
+
     /// Sets the size of one ranged GET of a download.
     ///
     /// By default, 8 MiB; a smaller object is fetched with one GET.
@@ -134,6 +158,7 @@ impl fmt::Debug for ReplicaOptions {
             .field("create_if_missing", &self.create_if_missing)
             .field("replace_untracked", &self.replace_untracked)
             .field("policy", &self.policy)
+            .field("base_copy", &self.base_copy)
             .field("transfer", &self.transfer)
             .finish()
     }

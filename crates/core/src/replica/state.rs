@@ -44,13 +44,23 @@ pub(crate) struct State {
     /// downloaded bytes.
     #[serde(default)]
     pub(crate) installing: Option<Installing>,
+    /// The content hash of the base copy beside the local file (see
+    /// `base.rs`), when one is kept: the database at `base`.
+    #[serde(default)]
+    pub(crate) base_copy: Option<ContentHash>,
 }
 
-/// A downloaded version and the hash of its bytes.
+/// A file about to be renamed into place as the local copy, and the hash of
+/// its bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Installing {
+    /// A download: the version it holds. A merge: the version it is based on.
     pub(crate) version: RemoteVersion,
     pub(crate) hash: ContentHash,
+    /// A merge rebased onto `version`: the hash of that version's content
+    /// (the merge itself is a local change on top of it).
+    #[serde(default)]
+    pub(crate) rebased_on: Option<ContentHash>,
 }
 
 impl State {
@@ -68,6 +78,7 @@ impl State {
             base_header: None,
             pending: Vec::new(),
             installing: None,
+            base_copy: None,
         }
     }
 
