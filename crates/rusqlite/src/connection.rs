@@ -313,6 +313,16 @@ impl SyncedConnection {
         Ok(self.exec.block_on(self.replica.status())?)
     }
 
+    /// [`status`](Self::status) for a connection opened with
+    /// [`open_async`](SyncedConnectionBuilder::open_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`status`](Self::status).
+    pub async fn status_async(&mut self) -> Result<Status> {
+        Ok(self.replica.status().await?)
+    }
+
     /// Closes the connection, then uploads the database.
     ///
     /// # Errors
