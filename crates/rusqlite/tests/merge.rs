@@ -121,10 +121,10 @@ const USERS: &str = "SELECT id, email FROM users ORDER BY id";
 /// Both sides as they are, to compare before and after a refused sync.
 async fn snapshot(
     case: Case<'_>,
-    b: &SyncedConnection,
+    local: Vec<Vec<Value>>,
     sql: &str,
 ) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
-    (rows(b, sql), remote_rows(case, sql).await)
+    (local, remote_rows(case, sql).await)
 }
 
 /// The refusal inside a sync error.
@@ -221,21 +221,21 @@ async fn a_row_updated_on_both_sides_aborts_and_names_the_row(fx: Fixture) {
     b.execute("UPDATE items SET qty = 3 WHERE id = 'x'", [])
         .unwrap();
     a.sync_async().await.unwrap();
-    let before = snapshot(c, &b, ITEMS).await;
+    let before = snapshot(c, rows(&b, ITEMS), ITEMS).await;
 
     let err = b.sync_async().await.unwrap_err();
-    let rows = unmerged(&err);
-    assert_eq!(rows.len(), 1, "{err}");
-    assert_eq!(rows[0].table, "items");
-    assert_eq!(rows[0].key, [("id".to_owned(), text("x"))]);
-    assert_eq!(rows[0].change, Change::Update);
-    assert_eq!(rows[0].kind, ConflictKind::Data);
+    let listed = unmerged(&err);
+    assert_eq!(listed.len(), 1, "{err}");
+    assert_eq!(listed[0].table, "items");
+    assert_eq!(listed[0].key, [("id".to_owned(), text("x"))]);
+    assert_eq!(listed[0].change, Change::Update);
+    assert_eq!(listed[0].kind, ConflictKind::Data);
     assert!(
         err.to_string()
             .contains("items(id='x') updated here, changed on both sides"),
         "{err}"
     );
-    assert_eq!(snapshot(c, &b, ITEMS).await, before);
+    assert_eq!(snapshot(c, rows(&b, ITEMS), ITEMS).await, before);
     assert_eq!(b.status_async().await.unwrap(), Status::Diverged);
 }
 
@@ -306,13 +306,13 @@ async fn a_row_deleted_remotely_and_updated_locally(fx: Fixture) {
         b.execute("UPDATE items SET qty = 4 WHERE id = 'x'", [])
             .unwrap();
         a.sync_async().await.unwrap();
-        let before = snapshot(c, &b, ITEMS).await;
+        let before = snapshot(c, rows(&b, ITEMS), ITEMS).await;
         let err = b.sync_async().await.unwrap_err();
-        let rows = unmerged(&err);
-        assert_eq!(rows.len(), 1, "{err}");
-        assert_eq!(rows[0].kind, ConflictKind::NotFound);
-        assert_eq!(rows[0].change, Change::Update);
-        assert_eq!(snapshot(c, &b, ITEMS).await, before);
+        let listed = unmerged(&err);
+        assert_eq!(listed.len(), 1, "{err}");
+        assert_eq!(listed[0].kind, ConflictKind::NotFound);
+        assert_eq!(listed[0].change, Change::Update);
+        assert_eq!(snapshot(c, rows(&b, ITEMS), ITEMS).await, before);
     }
     for (handler, expected) in [
         (
@@ -353,14 +353,14 @@ async fn a_key_taken_on_both_sides_aborts_or_is_renumbered(fx: Fixture) {
         b.execute("INSERT INTO notes (body) VALUES ('from b')", [])
             .unwrap();
         a.sync_async().await.unwrap();
-        let before = snapshot(c, &b, NOTES).await;
+        let before = snapshot(c, rows(&b, NOTES), NOTES).await;
         let err = b.sync_async().await.unwrap_err();
-        let rows = unmerged(&err);
-        assert_eq!(rows.len(), 1, "{err}");
-        assert_eq!(rows[0].kind, ConflictKind::Conflict);
-        assert_eq!(rows[0].change, Change::Insert);
-        assert_eq!(rows[0].key, [("id".to_owned(), int(3))]);
-        assert_eq!(snapshot(c, &b, NOTES).await, before);
+        let listed = unmerged(&err);
+        assert_eq!(listed.len(), 1, "{err}");
+        assert_eq!(listed[0].kind, ConflictKind::Conflict);
+        assert_eq!(listed[0].change, Change::Insert);
+        assert_eq!(listed[0].key, [("id".to_owned(), int(3))]);
+        assert_eq!(snapshot(c, rows(&b, NOTES), NOTES).await, before);
     }
     let c = case(&fx, "renumber");
 
@@ -399,7 +399,7 @@ async fn renumbering_a_table_a_foreign_key_points_to_is_refused(fx: Fixture) {
     b.execute("INSERT INTO notes (body) VALUES ('from b')", [])
         .unwrap();
     a.sync_async().await.unwrap();
-    let before = snapshot(c, &b, NOTES).await;
+    let before = snapshot(c, rows(&b, NOTES), NOTES).await;
     let err = b.sync_async().await.unwrap_err();
     assert!(
         matches!(refusal(&err), Error::CannotRenumber { table, .. } if table == "notes"),
@@ -409,7 +409,7 @@ async fn renumbering_a_table_a_foreign_key_points_to_is_refused(fx: Fixture) {
         err.to_string().contains("a foreign key points to it"),
         "{err}"
     );
-    assert_eq!(snapshot(c, &b, NOTES).await, before);
+    assert_eq!(snapshot(c, rows(&b, NOTES), NOTES).await, before);
 }
 
 async fn a_unique_violation_aborts_or_drops_the_local_row(fx: Fixture) {
@@ -428,21 +428,21 @@ async fn a_unique_violation_aborts_or_drops_the_local_row(fx: Fixture) {
         b.execute("INSERT INTO users VALUES (20, 'grace@example.com')", [])
             .unwrap();
         a.sync_async().await.unwrap();
-        let before = snapshot(c, &b, USERS).await;
+        let before = snapshot(c, rows(&b, USERS), USERS).await;
         let err = b.sync_async().await.unwrap_err();
-        let rows = unmerged(&err);
-        assert_eq!(rows.len(), 1, "{handler:?}: {err}");
-        assert_eq!(rows[0].kind, ConflictKind::Constraint);
-        assert_eq!(rows[0].key, [("id".to_owned(), int(20))]);
+        let listed = unmerged(&err);
+        assert_eq!(listed.len(), 1, "{handler:?}: {err}");
+        assert_eq!(listed[0].kind, ConflictKind::Constraint);
+        assert_eq!(listed[0].key, [("id".to_owned(), int(20))]);
         assert!(
-            rows[0]
+            listed[0]
                 .detail
                 .as_deref()
                 .unwrap_or_default()
                 .contains("UNIQUE constraint failed: users.email"),
             "{err}"
         );
-        assert_eq!(snapshot(c, &b, USERS).await, before);
+        assert_eq!(snapshot(c, rows(&b, USERS), USERS).await, before);
     }
     let merge = ChangesetMerge::new().table("users", OnConflict::RemoteWins);
     let (mut a, mut b) = two(c, SCHEMA, merge).await;
@@ -484,7 +484,7 @@ async fn a_schema_change_on_either_side_is_refused(fx: Fixture) {
             .unwrap();
         // `a` lands first either way; `b` merges
         a.sync_async().await.unwrap();
-        let before = snapshot(c, &b, NOTES).await;
+        let before = snapshot(c, rows(&b, NOTES), NOTES).await;
         let err = b.sync_async().await.unwrap_err();
         match refusal(&err) {
             Error::SchemaChanged { side: got, detail } => {
@@ -493,7 +493,7 @@ async fn a_schema_change_on_either_side_is_refused(fx: Fixture) {
             }
             other => panic!("not a schema refusal: {other}"),
         }
-        assert_eq!(snapshot(c, &b, NOTES).await, before);
+        assert_eq!(snapshot(c, rows(&b, NOTES), NOTES).await, before);
     }
 }
 
@@ -520,14 +520,24 @@ async fn a_table_without_a_key_merges_only_when_unchanged_locally(fx: Fixture) {
     a.execute("INSERT INTO items VALUES ('a', 1)", []).unwrap();
     b.execute("INSERT INTO log VALUES ('from b')", []).unwrap();
     a.sync_async().await.unwrap();
-    let before = snapshot(c, &b, "SELECT line FROM log ORDER BY rowid").await;
+    let before = snapshot(
+        c,
+        rows(&b, "SELECT line FROM log ORDER BY rowid"),
+        "SELECT line FROM log ORDER BY rowid",
+    )
+    .await;
     let err = b.sync_async().await.unwrap_err();
     assert!(
         matches!(refusal(&err), Error::NoPrimaryKey { table } if table == "log"),
         "{err}"
     );
     assert_eq!(
-        snapshot(c, &b, "SELECT line FROM log ORDER BY rowid").await,
+        snapshot(
+            c,
+            rows(&b, "SELECT line FROM log ORDER BY rowid"),
+            "SELECT line FROM log ORDER BY rowid"
+        )
+        .await,
         before
     );
 }
@@ -548,14 +558,24 @@ async fn a_merge_that_breaks_a_foreign_key_is_refused(fx: Fixture) {
     )
     .unwrap();
     a.sync_async().await.unwrap();
-    let before = snapshot(c, &b, "SELECT id, list FROM entries").await;
+    let before = snapshot(
+        c,
+        rows(&b, "SELECT id, list FROM entries"),
+        "SELECT id, list FROM entries",
+    )
+    .await;
     let err = b.sync_async().await.unwrap_err();
     match refusal(&err) {
         Error::ForeignKeyBroken { rows } => assert_eq!(rows, &["entries row 1 → lists"], "{err}"),
         other => panic!("not a foreign key refusal: {other}"),
     }
     assert_eq!(
-        snapshot(c, &b, "SELECT id, list FROM entries").await,
+        snapshot(
+            c,
+            rows(&b, "SELECT id, list FROM entries"),
+            "SELECT id, list FROM entries"
+        )
+        .await,
         before
     );
 }
