@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
@@ -84,6 +85,20 @@ pub enum Resolution {
     Merged(PathBuf),
 }
 
+/// What [`Conflict::current_copy`] downloaded.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetched {
+    pub(crate) path: PathBuf,
+    pub(crate) hash: ContentHash,
+    /// The version it holds: the current one, or a newer one when the remote
+    /// moved before the download began.
+    pub(crate) version: RemoteVersion,
+}
+
+/// How often [`Conflict::current_copy`] starts a download again when the
+/// remote moves under it.
+const FETCH_ATTEMPTS: u32 = 10;
+
 /// The two sides of a divergence, handed to [`SyncPolicy::resolve`].
 #[derive(Debug)]
 pub struct Conflict<'a> {
@@ -95,7 +110,9 @@ pub struct Conflict<'a> {
     pub(crate) base_copy: Option<&'a Path>,
     pub(crate) scratch: &'a Path,
     /// What [`Conflict::current_copy`] downloaded, and its hash.
-    pub(crate) fetched: Mutex<Option<(PathBuf, ContentHash)>>,
+    pub(crate) fetched: Mutex<Option<Fetched>>,
+    /// The bytes the policy downloaded, for the sync's report.
+    pub(crate) downloaded: AtomicU64,
 }
 
 impl Conflict<'_> {
@@ -150,18 +167,40 @@ impl Conflict<'_> {
     ///
     /// As [`fetch_current`](Self::fetch_current).
     pub async fn current_copy(&self) -> Result<Option<PathBuf>> {
-        if let Some((path, _)) = &*self.fetched.lock().expect("not poisoned") {
-            return Ok(Some(path.clone()));
+        if let Some(fetched) = &*self.fetched.lock().expect("not poisoned") {
+            return Ok(Some(fetched.path.clone()));
         }
         let Some(current) = self.current else {
             return Ok(None);
         };
         let dest = self.scratch.join("current.db");
-        let downloaded = self.remote.download(&dest, current, self.transfer).await?;
         let url = self.remote.to_string();
-        let hash = crate::verify::verify_download(&url, &dest, current, &downloaded)?;
-        *self.fetched.lock().expect("not poisoned") = Some((dest.clone(), hash));
-        Ok(Some(dest))
+        let mut version = current.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.remote.download(&dest, &version, self.transfer).await {
+                Ok(downloaded) => {
+                    self.downloaded
+                        .fetch_add(downloaded.size, Ordering::Relaxed);
+                    let hash = crate::verify::verify_download(&url, &dest, &version, &downloaded)?;
+                    *self.fetched.lock().expect("not poisoned") = Some(Fetched {
+                        path: dest.clone(),
+                        hash,
+                        version,
+                    });
+                    return Ok(Some(dest));
+                }
+                Err(Error::ChangedDuringDownload { .. }) if attempt < FETCH_ATTEMPTS => {
+                    // writers are busy: merge onto the newest version
+                    match self.remote.head().await? {
+                        Some(latest) => version = latest,
+                        None => return Ok(None),
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// The error that ends the sync in [`Error::Conflict`], with nothing
@@ -190,6 +229,8 @@ impl Conflict<'_> {
         match self.current {
             Some(current) => {
                 let downloaded = self.remote.download(dest, current, self.transfer).await?;
+                self.downloaded
+                    .fetch_add(downloaded.size, Ordering::Relaxed);
                 let url = self.remote.to_string();
                 crate::verify::verify_download(&url, dest, current, &downloaded)?;
                 Ok(true)
@@ -199,8 +240,13 @@ impl Conflict<'_> {
     }
 
     /// What [`current_copy`](Self::current_copy) downloaded, and its hash.
-    pub(crate) fn take_fetched(&self) -> Option<(PathBuf, ContentHash)> {
+    pub(crate) fn take_fetched(&self) -> Option<Fetched> {
         self.fetched.lock().expect("not poisoned").take()
+    }
+
+    /// The bytes the policy downloaded.
+    pub(crate) fn downloaded(&self) -> u64 {
+        self.downloaded.load(Ordering::Relaxed)
     }
 }
 

@@ -34,7 +34,7 @@ const MAX_PENDING: usize = 8;
 
 /// How often one push consults the policy before giving up on a remote that
 /// keeps moving.
-const POLICY_ROUNDS: usize = 16;
+const POLICY_ROUNDS: usize = 64;
 
 /// A local copy of one remote SQLite database.
 ///
@@ -1042,6 +1042,8 @@ impl Replica {
         // the policies' scratch folders, kept until the upload is done: a
         // merge made while connections are open is uploaded from there
         let mut scratch = Vec::new();
+        // what the policies downloaded
+        let mut down = 0;
         loop {
             if let Some(current) = known.take() {
                 if let Some(ours) = current.as_ref().and_then(|c| self.our_stamp(c)) {
@@ -1060,7 +1062,9 @@ impl Replica {
                     let landed = ours;
                     tracing::info!(version = %theirs, "remote holds our earlier upload, adopting it");
                     if landed.content_hash == hash {
-                        return self.finish(theirs, hash, action, 0, &source);
+                        let mut outcome = self.finish(theirs, hash, action, 0, &source)?;
+                        outcome.down = down;
+                        return Ok(outcome);
                     }
                     // it landed, and the local copy changed again since
                     let mut state =
@@ -1093,9 +1097,21 @@ impl Replica {
                         base_copy: base_copy.as_deref(),
                         scratch: &dir_path,
                         fetched: Default::default(),
+                        downloaded: Default::default(),
                     };
-                    let resolution = policy.resolve(&conflict).await?;
+                    let resolution = policy.resolve(&conflict).await;
+                    down += conflict.downloaded();
                     (resolution, conflict.take_fetched())
+                };
+                let resolution = match resolution {
+                    Err(Error::ChangedDuringDownload { .. }) => {
+                        // the remote moved while the policy fetched it:
+                        // another round, on the newer version
+                        tracing::info!("remote changed while the policy fetched it");
+                        known = Some(self.remote.head().await?);
+                        continue;
+                    }
+                    resolution => resolution?,
                 };
                 tracing::info!(?resolution, current = ?current, "remote diverged");
                 condition = match &current {
@@ -1132,19 +1148,21 @@ impl Replica {
                         // in the local file
                         check_local_header(&merged)?;
                         hash = ContentHash::of_file(&merged)?;
-                        let onto = match (current.clone(), fetched) {
-                            (Some(current), Some((copy, copy_hash)))
-                                if ContentHash::of_file(&copy)? == copy_hash =>
-                            {
-                                Some(Onto {
-                                    header: crate::verify::read_header(&copy)?,
-                                    version: current,
-                                    copy,
-                                    hash: copy_hash,
-                                })
-                            }
+                        let onto = match fetched {
+                            Some(f) if ContentHash::of_file(&f.path)? == f.hash => Some(Onto {
+                                header: crate::verify::read_header(&f.path)?,
+                                version: f.version,
+                                copy: f.path,
+                                hash: f.hash,
+                            }),
                             _ => None,
                         };
+                        if let Some(onto) = &onto {
+                            // the merge is built on the version fetched,
+                            // which may be newer than the one the conflict
+                            // named
+                            condition = WriteCondition::IfMatch(onto.version.clone());
+                        }
                         self.take_merge(&merged, hash, onto, &mut source, &dir_path)
                             .await?;
                         action = SyncAction::Merged;
@@ -1165,7 +1183,9 @@ impl Replica {
                 Ok(version) => {
                     let up = version.size;
                     self.observe(up, sent.elapsed());
-                    return self.finish(version, hash, action, up, &source);
+                    let mut outcome = self.finish(version, hash, action, up, &source)?;
+                    outcome.down = down;
+                    return Ok(outcome);
                 }
                 Err(Error::Conflict { current, .. }) => {
                     // S3 answers 409 to a conditional write racing another
@@ -1459,9 +1479,10 @@ impl Replica {
 
 /// How long to wait before the policy's `round`th retry (1, 2, …) against a
 /// remote that keeps moving: a random time up to 20 ms doubled each round,
-/// at most 640 ms, so racing writers drift apart.
+/// at most 320 ms, so racing writers drift apart without one of them
+/// waiting out the others.
 fn backoff(round: usize) -> Duration {
-    let cap_ms = 20u64 << round.saturating_sub(1).min(5);
+    let cap_ms = 20u64 << round.saturating_sub(1).min(4);
     Duration::from_millis(random_u64() % (cap_ms + 1))
 }
 

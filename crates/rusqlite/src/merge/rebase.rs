@@ -250,6 +250,20 @@ fn key_match(table: &Table, a: &str, b: &str) -> String {
         .join(" AND ")
 }
 
+/// `l.c IS b.c AND …` over the columns of `table`, byte for byte: the
+/// same type, and text compared without the column's collation.
+fn same_columns(table: &Table) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| {
+            let c = quote(c);
+            format!("(l.{c} IS b.{c} COLLATE BINARY AND typeof(l.{c}) = typeof(b.{c}))")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// `a.c, …` over the columns of `table`.
 fn column_list(table: &Table, alias: &str) -> String {
     table
@@ -284,19 +298,18 @@ impl Merge<'_> {
     }
 
     /// A table without a primary key cannot be merged row by row: fine
-    /// while the local copy did not change it, refused otherwise.
+    /// while the local copy did not change it, refused otherwise. Rows are
+    /// matched by rowid, which stays put unless a VACUUM renumbers them
+    /// (then the table reads as changed: refused, never merged wrongly).
     fn check_unkeyed(&self, table: &Table, has_base: bool) -> Result<(), Error> {
         let t = quote(&table.name);
-        let cols = column_list(table, "t");
-        let counted =
-            |db: &str| format!("SELECT {cols}, count(*) FROM {db}.{t} AS t GROUP BY {cols}");
+        let same = same_columns(table);
         let sql = if has_base {
             format!(
-                "SELECT EXISTS ({} EXCEPT {}) OR EXISTS ({} EXCEPT {})",
-                counted("local"),
-                counted("base"),
-                counted("base"),
-                counted("local")
+                "SELECT EXISTS (SELECT 1 FROM local.{t} AS l LEFT JOIN base.{t} AS b ON b.rowid = l.rowid \
+                 WHERE b.rowid IS NULL OR NOT ({same})) \
+                 OR EXISTS (SELECT 1 FROM base.{t} AS b WHERE NOT EXISTS \
+                 (SELECT 1 FROM local.{t} AS l WHERE l.rowid = b.rowid))"
             )
         } else {
             format!("SELECT EXISTS (SELECT 1 FROM local.{t})")
@@ -338,15 +351,7 @@ impl Merge<'_> {
         let deleted = format!(
             "SELECT {base_cols} FROM base.{t} AS b WHERE NOT EXISTS (SELECT 1 FROM local.{t} AS l WHERE {matched})"
         );
-        let same = table
-            .columns
-            .iter()
-            .map(|c| {
-                let c = quote(c);
-                format!("(l.{c} IS b.{c} COLLATE BINARY AND typeof(l.{c}) = typeof(b.{c}))")
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let same = same_columns(table);
         let updated = format!(
             "SELECT {base_cols}, {local_cols} FROM local.{t} AS l JOIN base.{t} AS b ON {matched} WHERE NOT ({same})"
         );
