@@ -489,7 +489,7 @@ impl SyncedConnectionBuilder {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
-        let replica = runtime.block_on(Replica::open(self.remote()?, self.replica.clone()))?;
+        let replica = runtime.block_on(Replica::open(self.remote()?, self.replica_options()))?;
         self.finish(replica, Exec::Own(Some(runtime)))
     }
 
@@ -500,8 +500,16 @@ impl SyncedConnectionBuilder {
     ///
     /// As [`SyncedConnection::open`].
     pub async fn open_async(self) -> Result<SyncedConnection> {
-        let replica = Replica::open(self.remote()?, self.replica.clone()).await?;
+        let replica = Replica::open(self.remote()?, self.replica_options()).await?;
         self.finish(replica, Exec::Shared(Handle::current()))
+    }
+
+    /// The replica options, with the recovery of what a killed process
+    /// left beside the local file.
+    fn replica_options(&self) -> ReplicaOptions {
+        self.replica
+            .clone()
+            .with_local_recovery(crate::recover_local)
     }
 
     fn remote(&self) -> Result<Arc<dyn RemoteStore>> {

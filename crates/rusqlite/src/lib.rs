@@ -38,7 +38,7 @@ mod merge;
 
 pub use crate::connection::{SyncedConnection, SyncedConnectionBuilder};
 pub use crate::error::{Error, Result};
-pub use crate::live::BackupRestore;
+pub use crate::live::{BackupRestore, recover_local};
 pub use crate::merge::{
     Change, ChangesetMerge, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
 };

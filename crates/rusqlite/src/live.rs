@@ -59,3 +59,52 @@ fn restore(path: &Path, db: &Path) -> s3sqlite_core::Result<()> {
         .map_err(failed)?;
     conn.close().map_err(|(_, e)| failed(e))
 }
+
+/// Lets SQLite finish what a killed process left beside the database at
+/// `path`: a hot rollback journal is rolled back, and transactions committed
+/// to the `-wal` file are checkpointed into the main file. Nothing committed
+/// is lost; the main file then holds the database SQLite would show. Both
+/// adapters run it at open (see
+/// [`ReplicaOptions::with_local_recovery`](s3sqlite_core::ReplicaOptions::with_local_recovery)).
+///
+/// # Errors
+///
+/// [`s3sqlite_core::Error::Io`] when SQLite cannot open or checkpoint the
+/// file.
+pub fn recover_local(path: &Path) -> s3sqlite_core::Result<()> {
+    let wal = sibling(path, "-wal");
+    let journal = sibling(path, "-journal");
+    let leftover = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
+    if !leftover(&wal) && !leftover(&journal) {
+        return Ok(());
+    }
+    let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
+        op: "recover what a killed process left in",
+        path: path.to_owned(),
+        source: std::io::Error::other(e),
+    };
+    let conn = rusqlite::Connection::open(path).map_err(failed)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+    // reading rolls a hot journal back, and recovers the WAL's index
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(failed)?;
+    if mode.eq_ignore_ascii_case("wal") {
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(failed)?;
+        if busy != 0 {
+            tracing::warn!(path = %path.display(), "another connection keeps the WAL from being checkpointed");
+        }
+    }
+    conn.close().map_err(|(_, e)| failed(e))?;
+    tracing::info!(path = %path.display(), "recovered what a killed process left beside the database");
+    Ok(())
+}
+
+/// `PATH` with `suffix` added to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}

@@ -9,8 +9,8 @@
 //! 6 MiB, so that each merge moves a real body and the writers overlap for
 //! real on a server.
 
-use std::sync::{Arc, Barrier};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use s3sqlite_rusqlite::{ChangesetMerge, RemoteStore, SyncAction, SyncedConnection};
@@ -21,6 +21,58 @@ const ROUNDS: i64 = 20;
 const PADDING: i64 = 6 * 1024 * 1024 + 512 * 1024;
 
 s3sqlite_testkit::backend_tests!(atomic: eight_writers_merge_every_round_without_a_conflict);
+
+/// How long a writer waits for the others at a step.
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A barrier the writers pass together, round by round, that a failed
+/// writer breaks, so that the others fail too instead of waiting forever.
+#[derive(Default)]
+struct InStep {
+    state: Mutex<(usize, u64, bool)>,
+    turned: Condvar,
+}
+
+impl InStep {
+    /// Waits until every writer arrives; panics when one failed.
+    fn wait(&self) {
+        let mut state = self.state.lock().unwrap();
+        let generation = state.1;
+        state.0 += 1;
+        if state.0 == WRITERS as usize {
+            state.0 = 0;
+            state.1 += 1;
+            self.turned.notify_all();
+            return;
+        }
+        let (state, timeout) = self
+            .turned
+            .wait_timeout_while(state, STEP_TIMEOUT, |s| s.1 == generation && !s.2)
+            .unwrap();
+        assert!(!state.2, "another writer failed");
+        assert!(
+            !timeout.timed_out(),
+            "the other writers did not arrive in {STEP_TIMEOUT:?}"
+        );
+    }
+
+    /// Lets every waiting writer go, failing.
+    fn break_off(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).2 = true;
+        self.turned.notify_all();
+    }
+}
+
+/// Breaks the step off when the writer holding it panics.
+struct BreakOnPanic(Arc<InStep>);
+
+impl Drop for BreakOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.break_off();
+        }
+    }
+}
 
 /// What one writer saw.
 #[derive(Debug, Default)]
@@ -51,12 +103,13 @@ async fn eight_writers_merge_every_round_without_a_conflict(fx: Fixture) {
 
     let started = Instant::now();
     let mut writers = Vec::new();
-    let in_step = Arc::new(Barrier::new(WRITERS as usize));
+    let in_step = Arc::new(InStep::default());
     for writer in 0..WRITERS {
         let in_step = Arc::clone(&in_step);
         let remote = fx.remote("events.db");
         let local = fx.local(&format!("writer-{writer}.db"));
         writers.push(tokio::task::spawn_blocking(move || {
+            let _guard = BreakOnPanic(Arc::clone(&in_step));
             let mut db = SyncedConnection::builder_for(remote)
                 .with_local_path(local)
                 .with_policy(ChangesetMerge::new())

@@ -5,6 +5,12 @@
 //! freezes or ends the process without a signal the code can rely on: a
 //! write is durable only once `sync()` has returned.
 //!
+//! Concurrent invocations run in separate sandboxes, each with its own local
+//! copy: under `ChangesetMerge`, an invocation whose sync finds that another
+//! one landed first replays its rows onto that version instead of failing.
+//! Rows are keyed by the invocation's request id, so two invocations never
+//! insert the same key.
+//!
 //! Build for Lambda with `cargo lambda build --release --example lambda`;
 //! set `S3SQLITE_URL=s3://my-bucket/visits.db` on the function. Run locally
 //! with `cargo lambda watch`.
@@ -12,7 +18,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use s3sqlite_sqlx::S3SqlitePool;
+use s3sqlite_sqlx::{ChangesetMerge, S3SqlitePool};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -20,9 +26,12 @@ async fn main() -> Result<(), Error> {
     let url = std::env::var("S3SQLITE_URL")?;
     // Lambda's /tmp survives warm starts: the next cold start on this
     // sandbox may even reuse the local copy after one HEAD
-    let db = S3SqlitePool::connect(&url).await?;
+    let db = S3SqlitePool::builder(&url)
+        .with_policy(ChangesetMerge::new())
+        .connect()
+        .await?;
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, path TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS visits (request TEXT PRIMARY KEY, path TEXT NOT NULL, at TEXT NOT NULL)",
     )
     .execute(&db)
     .await?;
@@ -37,7 +46,8 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(db: &S3SqlitePool, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let path = event.payload["path"].as_str().unwrap_or("/").to_owned();
-    sqlx::query("INSERT INTO visits (path, at) VALUES (?, datetime('now'))")
+    sqlx::query("INSERT INTO visits (request, path, at) VALUES (?, ?, datetime('now'))")
+        .bind(&event.context.request_id)
         .bind(&path)
         .execute(db)
         .await?;
@@ -45,8 +55,9 @@ async fn handle(db: &S3SqlitePool, event: LambdaEvent<Value>) -> Result<Value, E
         .bind(&path)
         .fetch_one(db)
         .await?;
-    // durable before the response: a conflict or network error fails the
-    // invocation, and the write stays in the local copy for the next sync.
+    // durable before the response: another invocation's rows are merged
+    // in; a network error fails the invocation, and the write stays in the
+    // local copy for the next sync.
     // Bounded by the invocation's deadline, less a margin to answer in: an
     // upload that cannot make it fails fast instead of being killed mid-way
     let report = db.sync_by(deadline(&event.context)).await?;

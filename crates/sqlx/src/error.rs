@@ -61,6 +61,17 @@ impl Error {
         matches!(self, Error::Sync(s3sqlite_core::Error::Conflict { .. }))
     }
 
+    /// Why a [`ChangesetMerge`](crate::ChangesetMerge) refused to merge,
+    /// when this conflict is one it refused: the rows that collide
+    /// ([`MergeRefusal::Unmerged`](crate::MergeRefusal::Unmerged)), a schema
+    /// that changed…
+    pub fn refusal(&self) -> Option<&crate::MergeRefusal> {
+        match self {
+            Error::Sync(err) => crate::MergeRefusal::refusal_of(err),
+            _ => None,
+        }
+    }
+
     /// Whether the pool's own policy dropped the local changes for the
     /// remote's copy ([`s3sqlite_core::Error::LocalDiscarded`]): the sync
     /// completed, and the open database now holds the remote's version.

@@ -48,4 +48,9 @@ pub use s3sqlite_core::{
     Conflict, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion,
     ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport, async_trait,
 };
+/// Why a [`ChangesetMerge`] refused to merge (see [`Error::refusal`]).
+pub use s3sqlite_rusqlite::Error as MergeRefusal;
+pub use s3sqlite_rusqlite::{
+    Change, ChangesetMerge, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
+};
 pub use sqlx;

@@ -628,7 +628,10 @@ impl S3SqlitePoolBuilder {
             Target::Url(url) => Arc::new(ObjectStoreRemote::from_url(&url)?),
             Target::Remote(remote) => remote,
         };
-        let mut replica = Replica::open(remote, self.replica).await?;
+        let options = self
+            .replica
+            .with_local_recovery(s3sqlite_rusqlite::recover_local);
+        let mut replica = Replica::open(remote, options).await?;
         let path = replica.local_path().to_owned();
         let url = replica.url().to_owned();
         let options = self

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use s3sqlite_sqlx::{
-    Conflict, Error, KeepRemote, Overwrite, Resolution, S3SqlitePool, Status, SyncAction,
-    SyncPolicy, async_trait,
+    ChangesetMerge, Conflict, ConflictKind, Error, KeepRemote, MergeRefusal, Overwrite, Resolution,
+    S3SqlitePool, Status, SyncAction, SyncPolicy, async_trait,
 };
 use s3sqlite_testkit::{Fixture, read_remote, seed_remote, write_concurrently};
 use sqlx::sqlite::SqlitePoolOptions;
@@ -26,6 +26,7 @@ s3sqlite_testkit::backend_tests!(
     a_conflict_is_settled_on_the_open_pool,
     pull_brings_another_writers_push_into_the_open_pool,
     a_background_sync_stuck_on_a_conflict_recovers_after_sync_with,
+    two_pools_append_and_both_land_under_changeset_merge,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -561,4 +562,83 @@ async fn a_background_sync_stuck_on_a_conflict_recovers_after_sync_with(fx: Fixt
         ["seed", "mine", "later"]
     );
     db.close().await.unwrap();
+}
+
+async fn two_pools_append_and_both_land_under_changeset_merge(fx: Fixture) {
+    seed_remote(&fx.remote("db"), |conn| {
+        conn.execute_batch(
+            "CREATE TABLE events (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO settings VALUES ('theme', 'light');",
+        )
+    })
+    .await
+    .unwrap();
+    let open = |local: &str| pool(&fx, local).with_policy(ChangesetMerge::new());
+    let a = open("a.db").connect().await.unwrap();
+    let b = open("b.db").connect().await.unwrap();
+    let events = |db: &S3SqlitePool| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT id FROM events ORDER BY id")
+                .fetch_all(&db)
+                .await
+                .unwrap()
+        }
+    };
+    for (db, id) in [(&a, "a-1"), (&b, "b-1")] {
+        sqlx::query("INSERT INTO events VALUES (?, 'x')")
+            .bind(id)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    // a reader holds a transaction open on b: its sync snapshots the
+    // database, and the merge is written into the open database
+    let mut reader = b.begin().await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    a.sync().await.unwrap();
+    let report = b.sync().await.unwrap();
+    assert_eq!(report.action, SyncAction::Merged, "{report}");
+    reader.commit().await.unwrap();
+    assert_eq!(events(&b).await, ["a-1", "b-1"]);
+    let remote: Vec<String> = read_remote(&fx.remote("db"), |conn| {
+        conn.prepare("SELECT id FROM events ORDER BY id")?
+            .query_map([], |row| row.get(0))?
+            .collect()
+    })
+    .await
+    .unwrap();
+    assert_eq!(remote, ["a-1", "b-1"]);
+
+    // both change one setting: refused, and the error lists the row
+    a.pull().await.unwrap();
+    for (db, theme) in [(&a, "dark"), (&b, "blue")] {
+        sqlx::query("UPDATE settings SET value = ? WHERE name = 'theme'")
+            .bind(theme)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    a.sync().await.unwrap();
+    let err = b.sync().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    match err.refusal() {
+        Some(MergeRefusal::Unmerged { rows }) => {
+            assert_eq!(rows.len(), 1, "{err}");
+            assert_eq!(rows[0].table, "settings");
+            assert_eq!(rows[0].kind, ConflictKind::Data);
+        }
+        other => panic!("not an Unmerged refusal: {other:?} ({err})"),
+    }
+    let theme: String = sqlx::query_scalar("SELECT value FROM settings")
+        .fetch_one(&b)
+        .await
+        .unwrap();
+    assert_eq!(theme, "blue");
+    a.close().await.unwrap();
+    b.close_with(Overwrite).await.unwrap();
 }

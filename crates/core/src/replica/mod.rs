@@ -240,6 +240,11 @@ impl Replica {
         started: Instant,
     ) -> Result<Self> {
         remove_leftovers(&path)?;
+        if let Some(recover) = &options.recovery
+            && path.is_file()
+        {
+            recover(&path)?;
+        }
         let state_path = state_path(&path);
         let state = State::load(&state_path)?;
         if let Some(state) = &state

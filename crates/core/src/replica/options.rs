@@ -26,8 +26,12 @@ pub struct ReplicaOptions {
     pub(crate) replace_untracked: bool,
     pub(crate) policy: Arc<dyn SyncPolicy>,
     pub(crate) base_copy: bool,
+    pub(crate) recovery: Option<Recovery>,
     pub(crate) transfer: TransferOptions,
 }
+
+/// See [`ReplicaOptions::with_local_recovery`].
+pub(crate) type Recovery = Arc<dyn Fn(&Path) -> crate::Result<()> + Send + Sync>;
 
 impl Default for ReplicaOptions {
     fn default() -> Self {
@@ -37,6 +41,7 @@ impl Default for ReplicaOptions {
             replace_untracked: false,
             policy: Arc::new(FailOnConflict),
             base_copy: false,
+            recovery: None,
             transfer: TransferOptions::default(),
         }
     }
@@ -115,6 +120,21 @@ impl ReplicaOptions {
         self
     }
 
+    /// Sets what runs on the local file at open, under the replica's lock,
+    /// before the open looks at it: the adapters let SQLite finish what a
+    /// killed process left there (roll back a hot journal, checkpoint
+    /// committed WAL frames into the main file), so that the open sees the
+    /// database SQLite would.
+    ///
+    /// By default, nothing; an error fails the open.
+    pub fn with_local_recovery(
+        mut self,
+        recover: impl Fn(&Path) -> crate::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.recovery = Some(Arc::new(recover));
+        self
+    }
+
     /// Whether a base copy is kept: asked for with
     /// [`with_base_copy`](Self::with_base_copy) or by the policy.
     pub(crate) fn keeps_base(&self) -> bool {
@@ -159,6 +179,7 @@ impl fmt::Debug for ReplicaOptions {
             .field("replace_untracked", &self.replace_untracked)
             .field("policy", &self.policy)
             .field("base_copy", &self.base_copy)
+            .field("recovery", &self.recovery.is_some())
             .field("transfer", &self.transfer)
             .finish()
     }
