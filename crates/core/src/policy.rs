@@ -191,6 +191,9 @@ impl Conflict<'_> {
                     });
                     return Ok(Some(dest));
                 }
+                Err(err) if err.is_transient() && attempt < FETCH_ATTEMPTS => {
+                    tracing::info!(error = %err, attempt, "download interrupted, restarting");
+                }
                 Err(Error::ChangedDuringDownload { .. }) if attempt < FETCH_ATTEMPTS => {
                     // writers are busy: merge onto the newest version
                     match self.remote.head().await? {

@@ -15,6 +15,7 @@ s3sqlite_testkit::backend_tests!(
     failure_after_upload_before_record_loses_nothing,
     failure_during_download_leaves_no_local_file,
     overwrite_during_download_gets_the_newer_version,
+    a_reset_connection_is_tried_again,
 );
 
 fn faulty(fx: &Fixture) -> Arc<FaultyRemote<s3sqlite_core::ObjectStoreRemote>> {
@@ -112,4 +113,46 @@ async fn overwrite_during_download_gets_the_newer_version(fx: Fixture) {
         "the download was not restarted"
     );
     assert_eq!(remote_values(&fx, "db").await, ["v1", "v2"]);
+}
+
+async fn a_reset_connection_is_tried_again(fx: Fixture) {
+    seed(&fx, "db", &["seed"]).await;
+    let remote = faulty(&fx);
+    // a download whose connection resets is fetched again
+    remote.reset_nth(Op::Download, 1);
+    let mut a = open(&fx, &remote).await.unwrap();
+    assert_eq!(a.opened().action, SyncAction::Downloaded);
+    assert_eq!(remote.calls(Op::Download), 2);
+
+    // an upload whose connection resets before it lands is sent again
+    write(a.local_path(), &["one"]);
+    remote.reset_nth(Op::Upload, 1);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(remote.calls(Op::Upload), 2);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "one"]);
+
+    // one that landed before the reset is sent again, refused on its
+    // condition, and recognised as ours by its stamp: no conflict
+    write(a.local_path(), &["two"]);
+    remote.reset_after_landing();
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "one", "two"]);
+    assert_eq!(a.status().await.unwrap(), Status::Clean);
+
+    // a connection that keeps resetting reaches the caller, changes kept
+    write(a.local_path(), &["three"]);
+    let before = remote.calls(Op::Upload);
+    for n in 1..=3 {
+        remote.reset_nth(Op::Upload, n);
+    }
+    let err = a.push().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(remote.calls(Op::Upload) - before, 3);
+    assert_eq!(remote_values(&fx, "db").await, ["seed", "one", "two"]);
+    assert_eq!(a.status().await.unwrap(), Status::Ahead);
+    assert_eq!(a.push().await.unwrap().action, SyncAction::Uploaded);
+    assert_eq!(
+        remote_values(&fx, "db").await,
+        ["seed", "one", "two", "three"]
+    );
 }

@@ -7,6 +7,10 @@
 //! Uploads are conditional on the version the local copy came from, so a
 //! database someone else changed meanwhile is never silently overwritten.
 //!
+//! With [`ChangesetMerge`] as the policy, a sync that finds another writer
+//! landed first replays the local row changes onto that version instead of
+//! failing.
+//!
 //! The API is blocking: it works from a plain `fn main` and, through
 //! `tokio::task::spawn_blocking`, from async code; or open it with
 //! [`SyncedConnectionBuilder::open_async`] and use the `*_async` methods.

@@ -29,6 +29,7 @@ s3sqlite_testkit::backend_tests!(
     a_merge_that_breaks_a_foreign_key_is_refused,
     merging_for_one_call_needs_a_base_copy,
     a_merge_whose_upload_fails_is_finished_by_the_next_sync,
+    two_writers_that_create_the_database_at_once_both_land,
 );
 
 const SCHEMA: &str = "
@@ -699,4 +700,45 @@ async fn a_merge_whose_upload_fails_is_finished_by_the_next_sync(fx: Fixture) {
         ]
     );
     assert_eq!(b.status_async().await.unwrap(), Status::Clean);
+}
+
+async fn two_writers_that_create_the_database_at_once_both_land(fx: Fixture) {
+    let c = case(&fx, "t");
+    // no remote yet: both create it, with the same schema
+    let schema = "CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, body TEXT)";
+    let mut a = open(c, "a", ChangesetMerge::new()).await;
+    let mut b = open(c, "b", ChangesetMerge::new()).await;
+    assert_eq!(a.opened_action(), SyncAction::Created);
+    for (db, id) in [(&a, "a-1"), (&b, "b-1")] {
+        db.execute_batch(schema).unwrap();
+        db.execute("INSERT INTO events VALUES (?1, 'x')", [id])
+            .unwrap();
+    }
+    a.sync_async().await.unwrap();
+    assert_eq!(b.sync_async().await.unwrap().action, SyncAction::Merged);
+    assert_eq!(
+        remote_rows(c, "SELECT id FROM events ORDER BY id").await,
+        [vec![text("a-1")], vec![text("b-1")]]
+    );
+
+    // a different schema from the start is refused
+    let c = case(&fx, "apart");
+    let mut a = open(c, "a", ChangesetMerge::new()).await;
+    let mut b = open(c, "b", ChangesetMerge::new()).await;
+    a.execute_batch("CREATE TABLE events (id TEXT PRIMARY KEY)")
+        .unwrap();
+    b.execute_batch("CREATE TABLE events (id TEXT PRIMARY KEY, body TEXT)")
+        .unwrap();
+    a.sync_async().await.unwrap();
+    let err = b.sync_async().await.unwrap_err();
+    assert!(
+        matches!(
+            refusal(&err),
+            Error::SchemaChanged {
+                side: Side::Both,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

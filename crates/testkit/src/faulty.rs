@@ -44,6 +44,10 @@ enum Fault {
     FailNth(Op, usize),
     /// The next upload lands, then reports an error.
     FailAfterLanding,
+    /// The `nth` call of `op` fails as a reset connection would.
+    ResetNth(Op, usize),
+    /// The next upload lands, then reports a reset connection.
+    ResetAfterLanding,
     /// The next upload reads this many bytes of the file, then fails
     /// without landing.
     FailUploadAfter(u64),
@@ -119,6 +123,20 @@ impl<R: RemoteStore> FaultyRemote<R> {
     pub fn fail_nth(&self, op: Op, n: usize) -> &Self {
         let made = self.calls(op);
         self.arm(Fault::FailNth(op, made + n.max(1)))
+    }
+
+    /// The `n`th call of `op` from now (1 = the next) fails before it
+    /// reaches the remote, as a reset connection would: a transient error
+    /// ([`s3sqlite_core::Error::is_transient`]) that the engine tries again.
+    pub fn reset_nth(&self, op: Op, n: usize) -> &Self {
+        let made = self.calls(op);
+        self.arm(Fault::ResetNth(op, made + n.max(1)))
+    }
+
+    /// The next upload lands on the remote, then reports a reset
+    /// connection: the response lost on the way back.
+    pub fn reset_after_landing(&self) -> &Self {
+        self.arm(Fault::ResetAfterLanding)
     }
 
     /// The next upload lands on the remote, then reports an error: a crash
@@ -197,7 +215,26 @@ impl<R: RemoteStore> FaultyRemote<R> {
         {
             return Err(self.injected(format!("{op:?} call {n} failed")));
         }
+        if self
+            .take(|f| matches!(f, Fault::ResetNth(o, nth) if *o == op && *nth == n))
+            .is_some()
+        {
+            return Err(self.reset(format!("{op:?} call {n}: connection reset")));
+        }
         Ok(())
+    }
+
+    fn reset(&self, what: String) -> Error {
+        Error::Remote {
+            url: self.inner.to_string(),
+            source: object_store::Error::Generic {
+                store: "FaultyRemote",
+                source: Box::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    InjectedFault(what),
+                )),
+            },
+        }
     }
 
     fn injected(&self, what: String) -> Error {
@@ -339,6 +376,12 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
             .is_some()
         {
             return Err(self.injected("upload landed, then the connection was lost".to_owned()));
+        }
+        if self
+            .take(|f| matches!(f, Fault::ResetAfterLanding))
+            .is_some()
+        {
+            return Err(self.reset("upload landed, then the connection was reset".to_owned()));
         }
         Ok(version)
     }

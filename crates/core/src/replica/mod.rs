@@ -32,6 +32,9 @@ const DOWNLOAD_ATTEMPTS: u32 = 10;
 /// How many unrecorded uploads the state file remembers.
 const MAX_PENDING: usize = 8;
 
+/// How often an upload is tried when the connection fails under it.
+const TRANSFER_ATTEMPTS: u32 = 3;
+
 /// How often one push consults the policy before giving up on a remote that
 /// keeps moving.
 const POLICY_ROUNDS: usize = 64;
@@ -1044,6 +1047,7 @@ impl Replica {
         let mut action = SyncAction::Uploaded;
         let mut rounds = 0;
         let mut spurious = 0;
+        let mut broken = 0;
         // the policies' scratch folders, kept until the upload is done: a
         // merge made while connections are open is uploaded from there
         let mut scratch = Vec::new();
@@ -1207,6 +1211,14 @@ impl Replica {
                         continue;
                     }
                     known = Some(current.map(|c| *c));
+                }
+                Err(err) if err.is_transient() && broken + 1 < TRANSFER_ATTEMPTS => {
+                    // the connection failed under the upload: send it again
+                    // on the same condition; if it landed after all, the
+                    // stamp it carries tells so
+                    broken += 1;
+                    tracing::info!(error = %err, attempt = broken, "upload interrupted, sending it again");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(broken))).await;
                 }
                 Err(err) => return Err(err),
             }
@@ -1430,6 +1442,10 @@ impl Replica {
                         up: 0,
                         dirty: false,
                     });
+                }
+                Err(err) if err.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::info!(error = %err, attempt, "download interrupted, restarting");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
                 Err(Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
                     tracing::info!(attempt, "remote changed during download, restarting");
