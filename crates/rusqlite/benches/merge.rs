@@ -172,9 +172,13 @@ async fn writers(fx: &Fixture, key: &str, rounds: u64, merge: bool) -> (Duration
             tally
         }));
     }
-    let mut total = Tally::default();
+    let mut finished = Vec::new();
     for task in tasks {
-        total.add(&task.await.unwrap());
+        finished.push(task.await);
+    }
+    let mut total = Tally::default();
+    for tally in finished {
+        total.add(&tally.unwrap());
     }
     let elapsed = started.elapsed();
     check(&fx.remote(key), rounds).await;

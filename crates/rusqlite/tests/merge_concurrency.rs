@@ -142,8 +142,14 @@ async fn eight_writers_merge_every_round_without_a_conflict(fx: Fixture) {
         }));
     }
     let mut total = Tally::default();
+    // every writer finishes before any failure is reported: the fixture's
+    // folders must outlive them
+    let mut finished = Vec::new();
     for writer in writers {
-        let tally = writer.await.unwrap();
+        finished.push(writer.await);
+    }
+    for tally in finished {
+        let tally = tally.unwrap();
         total.uploaded += tally.uploaded;
         total.merged += tally.merged;
         total.bytes_up += tally.bytes_up;

@@ -64,7 +64,11 @@ pub(crate) async fn ranged(
         .buffered(transfer.parallelism.max(1));
     let mut hasher = blake3::Hasher::new();
     while let Some(part) = arriving.next().await {
-        let pieces = part?;
+        let pieces = match part {
+            Ok(pieces) => pieces,
+            Err(err @ Error::Remote { .. }) => return Err(changed_or(remote, expected, err).await),
+            Err(err) => return Err(err),
+        };
         hasher = tokio::task::spawn_blocking(move || {
             for piece in &pieces {
                 hasher.update(piece);
@@ -75,6 +79,22 @@ pub(crate) async fn ranged(
         .expect("hashing panicked");
     }
     Ok(Downloaded::new(expected.size).with_hash(ContentHash::from_hasher(&hasher)))
+}
+
+/// A part that failed mid-way, e.g. a body cut off and asked again by the
+/// client, which the store then refused because the object had changed:
+/// [`Error::ChangedDuringDownload`] when the remote no longer holds
+/// `expected`, `err` otherwise.
+async fn changed_or(remote: &ObjectStoreRemote, expected: &RemoteVersion, err: Error) -> Error {
+    match remote.head_object().await {
+        Ok(current) if !current.as_ref().is_some_and(|c| c.same_object(expected)) => {
+            Error::ChangedDuringDownload {
+                url: remote.url().to_owned(),
+                expected: Box::new(expected.clone()),
+            }
+        }
+        _ => err,
+    }
 }
 
 /// How much of a part is gathered before it is written.
