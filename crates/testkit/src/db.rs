@@ -81,9 +81,22 @@ where
         })?;
     let dir = temp_dir()?;
     let path = dir.path().join("read.db");
-    remote
-        .download(&path, &version, &TransferOptions::default())
-        .await?;
+    // a connection cut mid-body (a loaded test server) is tried again, as
+    // the engine does
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match remote
+            .download(&path, &version, &TransferOptions::default())
+            .await
+        {
+            Ok(_) => break,
+            Err(err) if err.is_transient() && attempt < 3 => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
     let conn = Connection::open(&path).map_err(sqlite(&path))?;
     inspect(&conn).map_err(sqlite(&path))
 }
