@@ -335,15 +335,8 @@ impl Merge<'_> {
         let failed = || self.db_error("diff the local copy against the base for");
         if !has_base {
             let sql = format!("SELECT {local_cols} FROM local.{t} AS l");
-            let mut stmt = self.conn.prepare(&sql).map_err(failed())?;
-            let rows = stmt
-                .query_map([], |row| read_row(row, 0, n))
-                .map_err(failed())?;
-            for new in rows {
-                changes.push(RowChange::Insert {
-                    new: new.map_err(failed())?,
-                });
-            }
+            let rows = self.read_rows(&sql, n)?;
+            changes.extend(rows.into_iter().map(|new| RowChange::Insert { new }));
             return Ok(changes);
         }
         let base_cols = column_list(table, "b");
@@ -358,17 +351,8 @@ impl Merge<'_> {
         let inserted = format!(
             "SELECT {local_cols} FROM local.{t} AS l WHERE NOT EXISTS (SELECT 1 FROM base.{t} AS b WHERE {matched})"
         );
-        {
-            let mut stmt = self.conn.prepare(&deleted).map_err(failed())?;
-            let rows = stmt
-                .query_map([], |row| read_row(row, 0, n))
-                .map_err(failed())?;
-            for old in rows {
-                changes.push(RowChange::Delete {
-                    old: old.map_err(failed())?,
-                });
-            }
-        }
+        let rows = self.read_rows(&deleted, n)?;
+        changes.extend(rows.into_iter().map(|old| RowChange::Delete { old }));
         {
             let mut stmt = self.conn.prepare(&updated).map_err(failed())?;
             let rows = stmt
@@ -379,18 +363,19 @@ impl Merge<'_> {
                 changes.push(RowChange::Update { old, new });
             }
         }
-        {
-            let mut stmt = self.conn.prepare(&inserted).map_err(failed())?;
-            let rows = stmt
-                .query_map([], |row| read_row(row, 0, n))
-                .map_err(failed())?;
-            for new in rows {
-                changes.push(RowChange::Insert {
-                    new: new.map_err(failed())?,
-                });
-            }
-        }
+        let rows = self.read_rows(&inserted, n)?;
+        changes.extend(rows.into_iter().map(|new| RowChange::Insert { new }));
         Ok(changes)
+    }
+
+    /// The rows `sql` selects, `n` columns each.
+    fn read_rows(&self, sql: &str, n: usize) -> Result<Vec<Vec<Value>>, Error> {
+        let failed = || self.db_error("diff the local copy against the base for");
+        let mut stmt = self.conn.prepare(sql).map_err(failed())?;
+        let rows = stmt
+            .query_map([], |row| read_row(row, 0, n))
+            .map_err(failed())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(failed())
     }
 
     /// The remote's row with the key `row` has, if any.
