@@ -27,6 +27,8 @@
 //! - [`EtagQuoting`]: how `If-Match` sends the entity tag; the default finds
 //!   by itself the stores (Ceph RGW, DigitalOcean Spaces) that want it
 //!   unquoted.
+//! - [`TransferObserver`]: told of each download and upload as it runs, for
+//!   a progress bar or a metric; nothing is counted without one.
 //! - [`Error`]: one error type; each variant names the URL or path.
 //!
 //! # Example
@@ -94,6 +96,7 @@ mod hash;
 mod mmap;
 mod policy;
 pub mod probe;
+mod progress;
 mod remote;
 mod replica;
 mod report;
@@ -102,12 +105,13 @@ mod verify;
 pub use crate::error::{Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
+pub use crate::progress::{Direction, Transfer, TransferObserver};
 pub use crate::remote::{
     Downloaded, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
     ParseEtagQuotingError, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
-pub use crate::report::{Status, SyncAction, SyncReport};
+pub use crate::report::{Inspection, Status, SyncAction, SyncReport};
 pub use crate::verify::Corruption;
 
 pub use async_trait::async_trait;

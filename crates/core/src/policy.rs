@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::hash::ContentHash;
+use crate::progress;
 use crate::remote::{RemoteStore, RemoteVersion, TransferOptions};
 use crate::{Error, Result};
 
@@ -179,7 +180,7 @@ impl Conflict<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.remote.download(&dest, &version, self.transfer).await {
+            match progress::download(self.remote, &dest, &version, self.transfer).await {
                 Ok(downloaded) => {
                     self.downloaded
                         .fetch_add(downloaded.size, Ordering::Relaxed);
@@ -231,7 +232,8 @@ impl Conflict<'_> {
     pub async fn fetch_current(&self, dest: &Path) -> Result<bool> {
         match self.current {
             Some(current) => {
-                let downloaded = self.remote.download(dest, current, self.transfer).await?;
+                let downloaded =
+                    progress::download(self.remote, dest, current, self.transfer).await?;
                 self.downloaded
                     .fetch_add(downloaded.size, Ordering::Relaxed);
                 let url = self.remote.to_string();

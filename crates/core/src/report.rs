@@ -1,7 +1,8 @@
 //! What a sync did, and where a replica stands.
 
 use std::fmt;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use crate::remote::RemoteVersion;
 
@@ -89,4 +90,60 @@ pub enum Status {
     Behind,
     /// Both sides changed: the sync policy decides at the next pull or push.
     Diverged,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Clean => "clean",
+            Status::Ahead => "ahead",
+            Status::Behind => "behind",
+            Status::Diverged => "diverged",
+        })
+    }
+}
+
+/// A local copy and its remote, side by side, from
+/// [`Replica::inspect`](crate::Replica::inspect): no transfer, nothing
+/// changed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// The remote's URL.
+    pub url: String,
+    /// The local copy's path.
+    pub local_path: PathBuf,
+    /// Where the local copy stands; `None` when there is no replica at the
+    /// path (no state file): see [`local_size`](Self::local_size) for a file
+    /// s3sqlite does not track.
+    pub status: Option<Status>,
+    /// The version the local copy was last synced to (`None`: none, or the
+    /// remote was absent then).
+    pub base: Option<RemoteVersion>,
+    /// The remote's version now; `None` when the object is absent.
+    pub remote: Option<RemoteVersion>,
+    /// The local file's size, when there is one.
+    pub local_size: Option<u64>,
+    /// When the local file was last written, when there is one.
+    pub local_modified: Option<SystemTime>,
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "{status}")?,
+            None if self.local_size.is_some() => f.write_str("untracked local file")?,
+            None => f.write_str("no local copy")?,
+        }
+        write!(f, ": {} ", self.local_path.display())?;
+        match self.local_size {
+            Some(size) => write!(f, "({size} bytes)")?,
+            None => f.write_str("(absent)")?,
+        }
+        write!(f, " against {} ", self.url)?;
+        match &self.remote {
+            Some(remote) => write!(f, "(at {remote})"),
+            None => f.write_str("(absent)"),
+        }
+    }
 }

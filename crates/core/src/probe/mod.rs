@@ -342,10 +342,9 @@ impl Probe<'_> {
         expected_bytes: &Path,
     ) -> Result<(Outcome, String)> {
         let parts = 4;
-        let transfer = TransferOptions {
-            part_size: (SMALL / parts) as u64,
-            parallelism: parts,
-        };
+        let transfer = TransferOptions::new()
+            .with_part_size((SMALL / parts) as u64)
+            .with_parallelism(parts);
         let dest = self.files.join("read");
         if let Err(err) = remote.download(&dest, current, &transfer).await {
             return Ok((

@@ -14,6 +14,7 @@ use object_store::{GetOptions, GetRange, ObjectStore};
 use super::object_store::ObjectStoreRemote;
 use super::{Downloaded, RemoteVersion, TransferOptions};
 use crate::hash::ContentHash;
+use crate::progress::{Counter, Direction, Transfer};
 use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`, at most
@@ -38,6 +39,9 @@ pub(crate) async fn ranged(
         expected: expected.clone(),
         file,
         dest: dest.to_owned(),
+        counter: Counter::new(transfer, || {
+            Transfer::new(Direction::Download, remote.url(), expected.size)
+        }),
     });
     let part_size = transfer.part_size.max(1);
     let parts: Vec<(u64, u64)> = (0..expected.size)
@@ -129,6 +133,8 @@ struct Pinned {
     expected: RemoteVersion,
     file: File,
     dest: PathBuf,
+    /// Bytes written so far, for the transfer's observer.
+    counter: Option<Counter>,
 }
 
 impl Pinned {
@@ -160,8 +166,8 @@ impl Pinned {
             }
             if pending_len >= WRITE_SIZE || (next.is_none() && pending_len > 0) {
                 let batch = std::mem::take(&mut pending);
-                let offset = at;
-                at += pending_len as u64;
+                let (offset, batch_len) = (at, pending_len as u64);
+                at += batch_len;
                 pending_len = 0;
                 let (this, written) = (Arc::clone(&self), batch.clone());
                 tokio::task::spawn_blocking(move || {
@@ -175,6 +181,9 @@ impl Pinned {
                 })
                 .await
                 .expect("positioned write panicked")?;
+                if let Some(counter) = &self.counter {
+                    counter.add(batch_len);
+                }
                 pieces.extend(batch);
             }
             if next.is_none() {

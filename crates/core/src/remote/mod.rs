@@ -8,6 +8,7 @@ mod object_store;
 
 use std::fmt::{self, Debug, Display};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::hash::ContentHash;
+use crate::progress::TransferObserver;
 
 pub use self::etag::{ETAG_QUOTING_VAR, EtagQuoting, ParseEtagQuotingError};
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
@@ -275,8 +277,9 @@ impl WriteCondition {
     }
 }
 
-/// How a download is split into ranged requests.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a download is split into ranged requests, and who watches it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TransferOptions {
     /// Size of one ranged GET, in bytes. By default 8 MiB.
     pub part_size: u64,
@@ -284,6 +287,8 @@ pub struct TransferOptions {
     ///
     /// Memory use of a download is bounded by `part_size * parallelism`.
     pub parallelism: usize,
+    /// Told of each transfer's progress. By default none.
+    pub observer: Option<Arc<dyn TransferObserver>>,
 }
 
 impl Default for TransferOptions {
@@ -291,7 +296,33 @@ impl Default for TransferOptions {
         TransferOptions {
             part_size: 8 * 1024 * 1024,
             parallelism: 8,
+            observer: None,
         }
+    }
+}
+
+impl TransferOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the size of one ranged GET (at least one byte).
+    pub fn with_part_size(mut self, bytes: u64) -> Self {
+        self.part_size = bytes.max(1);
+        self
+    }
+
+    /// Sets how many parts may be in flight at once (at least one).
+    pub fn with_parallelism(mut self, parts: usize) -> Self {
+        self.parallelism = parts.max(1);
+        self
+    }
+
+    /// Sets the observer told of each transfer's progress.
+    pub fn with_observer(mut self, observer: Arc<dyn TransferObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 }
 

@@ -18,8 +18,9 @@ use self::state::{Fingerprint, Installing, State, sibling, state_path};
 use crate::files::sync_dir;
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
+use crate::progress;
 use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition};
-use crate::report::{Status, SyncAction, SyncReport};
+use crate::report::{Inspection, Status, SyncAction, SyncReport};
 use crate::verify::{check_local_header, verify_download};
 use crate::{Error, Result};
 
@@ -710,14 +711,151 @@ impl Replica {
     /// file cannot be read.
     pub async fn status(&mut self) -> Result<Status> {
         let current = self.remote.head().await?;
-        let moved = !self.at_base(current.as_ref());
-        let dirty = matches!(self.local()?, Local::Dirty(_));
+        self.status_at(current.as_ref())
+    }
+
+    /// Where the local copy stands when the remote is at `current`.
+    fn status_at(&mut self, current: Option<&RemoteVersion>) -> Result<Status> {
+        let local = self.local()?;
+        // our own upload that landed without its record is the base
+        let landed = current.is_some_and(|current| {
+            self.our_stamp(current).is_some_and(|ours| {
+                ours.landed_as(current)
+                    && match local {
+                        Local::Clean => false,
+                        Local::Dirty(hash) => hash == ours.content_hash,
+                    }
+            })
+        });
+        if landed {
+            return Ok(Status::Clean);
+        }
+        let moved = !self.at_base(current);
+        let dirty = matches!(local, Local::Dirty(_));
         Ok(match (dirty, moved) {
             (false, false) => Status::Clean,
             (true, false) => Status::Ahead,
             (false, true) => Status::Behind,
             (true, true) => Status::Diverged,
         })
+    }
+
+    /// Compares the local copy at the path `options` gives with `remote`,
+    /// as [`status`](Self::status) does, without opening a replica: one HEAD
+    /// request, no transfer, nothing changed on either side. Takes the local
+    /// path's lock for the time it reads.
+    ///
+    /// A push whose upload landed but whose record did not (a crash between
+    /// the two) counts as clean: the next open records it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalInUse`] while a replica holds the path;
+    /// [`Error::TrackedElsewhere`] when the local copy belongs to another
+    /// URL; [`Error::Remote`] when the HEAD fails; [`Error::Io`] when the
+    /// local files cannot be read.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use s3sqlite_core::{ObjectStoreRemote, Replica, ReplicaOptions, Status};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.db");
+    /// let url = "memory:///inspect-docs/app.db";
+    /// let options = ReplicaOptions::new().with_local_path(&path);
+    /// let remote = || ObjectStoreRemote::from_url(url);
+    /// let seen = Replica::inspect(remote()?, options.clone()).await?;
+    /// assert_eq!(seen.status, None); // nothing here yet
+    ///
+    /// let mut replica = Replica::open(remote()?, options.clone()).await?;
+    /// std::fs::write(&path, b"SQLite format 3\0").unwrap();
+    /// replica.push().await?;
+    /// drop(replica);
+    /// let seen = Replica::inspect(remote()?, options).await?;
+    /// assert_eq!(seen.status, Some(Status::Clean));
+    /// # Ok::<(), s3sqlite_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn inspect(remote: impl RemoteStore, options: ReplicaOptions) -> Result<Inspection> {
+        let remote: Arc<dyn RemoteStore> = Arc::new(remote);
+        let url = remote.to_string();
+        let path = options.resolve_local_path(&url);
+        let files = LocalFiles::lock(&path)?;
+        let inspected = Self::inspect_locked(remote, url, path, options, files.lock_file()?).await;
+        // a path that held no replica keeps no lock file or folder of ours
+        files.undo();
+        inspected
+    }
+
+    /// The rest of [`inspect`](Self::inspect), once the local path is locked.
+    async fn inspect_locked(
+        remote: Arc<dyn RemoteStore>,
+        url: String,
+        path: PathBuf,
+        options: ReplicaOptions,
+        lock: File,
+    ) -> Result<Inspection> {
+        let state_path = state_path(&path);
+        let state = State::load(&state_path)?;
+        if let Some(state) = &state
+            && state.url != url
+        {
+            return Err(Error::TrackedElsewhere {
+                path,
+                tracked: state.url.clone(),
+                url,
+            });
+        }
+        let current = remote.head().await?;
+        let file = match fs::metadata(&path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("read metadata of", &path, e)),
+        };
+        let tracked = state.is_some() && file.is_some();
+        let mut replica = Replica {
+            remote,
+            url,
+            path,
+            state_path,
+            state,
+            options,
+            opened: SyncReport {
+                action: SyncAction::Reused,
+                bytes_down: 0,
+                bytes_up: 0,
+                duration: Default::default(),
+                version: None,
+                dirty: false,
+            },
+            fastest: None,
+            _lock: lock,
+        };
+        let status = match tracked {
+            true => Some(replica.status_at(current.as_ref())?),
+            false => None,
+        };
+        Ok(Inspection {
+            url: replica.url.clone(),
+            local_path: replica.path.clone(),
+            status,
+            base: replica.base().cloned(),
+            remote: current,
+            local_size: file.as_ref().map(fs::Metadata::len),
+            local_modified: file.and_then(|meta| meta.modified().ok()),
+        })
+    }
+
+    /// The URL the local copy at `path` is a replica of, from its state
+    /// file; `None` when s3sqlite does not track the path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::CorruptState`] when the state file cannot be read.
+    pub fn tracked_url(path: impl AsRef<Path>) -> Result<Option<String>> {
+        Ok(State::load(&state_path(path.as_ref()))?.map(|state| state.url))
     }
 
     /// Pushes and releases the local path.
@@ -1188,7 +1326,16 @@ impl Replica {
                 .len();
             let stamp = self.announce(hash, size)?;
             let sent = Instant::now();
-            match self.remote.upload(&source.path, &condition, &stamp).await {
+            let transfer = &self.options.transfer;
+            let sent_file = progress::upload(
+                &*self.remote,
+                &source.path,
+                size,
+                &condition,
+                &stamp,
+                transfer,
+            );
+            match sent_file.await {
                 Ok(version) => {
                     let up = version.size;
                     self.observe(up, sent.elapsed());
@@ -1395,10 +1542,8 @@ impl Replica {
             local::check_free_space(&self.path, &self.url, version.size)?;
             let temp = self.temp_file("download")?;
             let asked = Instant::now();
-            let result = self
-                .remote
-                .download(temp.path(), &version, &self.options.transfer)
-                .await;
+            let transfer = &self.options.transfer;
+            let result = progress::download(&*self.remote, temp.path(), &version, transfer).await;
             if let Ok(downloaded) = &result {
                 self.observe(downloaded.size, asked.elapsed());
             }

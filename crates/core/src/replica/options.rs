@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::hash::ContentHash;
 use crate::policy::{FailOnConflict, SyncPolicy};
+use crate::progress::TransferObserver;
 use crate::remote::TransferOptions;
 
 /// How a [`Replica`](crate::Replica) opens and syncs.
@@ -55,7 +56,8 @@ impl ReplicaOptions {
 
     /// Sets where the local copy lives. Its parent folder is created if
     /// missing; the state and lock files sit beside it (`PATH.s3sqlite-state`,
-    /// `PATH.s3sqlite-lock`).
+    /// `PATH.s3sqlite-lock`). A relative path is taken from the current
+    /// folder when the replica opens.
     ///
     /// By default, a path under the system temp folder derived from the whole
     /// remote URL, so two remotes never share a file:
@@ -157,15 +159,25 @@ impl ReplicaOptions {
         self
     }
 
+    /// Sets an observer told of every download and upload as it runs: a
+    /// progress bar, a metric. See [`TransferObserver`].
+    ///
+    /// By default, none, and transfers count nothing for it.
+    pub fn with_transfer_observer(mut self, observer: Arc<dyn TransferObserver>) -> Self {
+        self.transfer.observer = Some(observer);
+        self
+    }
+
     /// The explicit local path, if one was set.
     pub fn local_path(&self) -> Option<&Path> {
         self.local_path.as_deref()
     }
 
     /// The local path for `url`: the explicit one, or the default.
+    /// A relative path is taken from the current folder at this call.
     pub(crate) fn resolve_local_path(&self, url: &str) -> PathBuf {
         match &self.local_path {
-            Some(path) => path.clone(),
+            Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
             None => default_local_path(url),
         }
     }
