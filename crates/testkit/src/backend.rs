@@ -192,6 +192,16 @@ impl Fixture {
         }
     }
 
+    /// The variables another process needs to reach this fixture's remotes
+    /// (see [`S3Server::env`]); none for memory and `file://`. Memory remotes
+    /// live in this process only.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match &self.place {
+            Place::Server(server) => server.env(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A path in the fixture's temp folder for a local copy (the folder is
     /// not created; opening a replica creates it).
     pub fn local(&self, name: &str) -> PathBuf {

@@ -411,6 +411,19 @@ impl S3Server {
         (&self.credentials.0, &self.credentials.1)
     }
 
+    /// The variables another process needs to reach this server as the
+    /// fixture does: `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, `AWS_REGION` and
+    /// the credentials. For a program under test, e.g. a command line.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", self.credentials.0.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.credentials.1.clone()),
+        ]
+    }
+
     /// The process id of a server this fixture spawned.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.child.id())
