@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Result;
 use crate::remote::{
@@ -50,7 +49,8 @@ impl Transfer {
 /// [`finished`](Self::finished) around every download and upload it makes
 /// (a retried transfer starts again from zero). Downloads report
 /// [`advanced`](Self::advanced) as the bytes are written, about once per
-/// MiB, from whichever task wrote them. An upload is one request whose body
+/// MiB, from whichever task wrote them; the count never goes down within a
+/// transfer. An upload is one request whose body
 /// the HTTP client sends on its own: it reports only its start and its end.
 ///
 /// Every method has an empty default; the calls are made from async tasks,
@@ -107,11 +107,11 @@ pub trait TransferObserver: fmt::Debug + Send + Sync {
 }
 
 /// A running transfer's bytes, counted for its observer by the tasks that
-/// move them.
+/// move them; the lock keeps the reports in order.
 pub(crate) struct Counter {
     observer: Arc<dyn TransferObserver>,
     transfer: Transfer,
-    done: AtomicU64,
+    done: Mutex<u64>,
 }
 
 impl Counter {
@@ -123,14 +123,15 @@ impl Counter {
         options.observer.as_ref().map(|observer| Counter {
             observer: Arc::clone(observer),
             transfer: transfer(),
-            done: AtomicU64::new(0),
+            done: Mutex::new(0),
         })
     }
 
     /// `bytes` more have moved.
     pub(crate) fn add(&self, bytes: u64) {
-        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.observer.advanced(&self.transfer, done);
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        *done += bytes;
+        self.observer.advanced(&self.transfer, *done);
     }
 }
 

@@ -49,6 +49,7 @@ pub use crate::merge::{
 
 pub use rusqlite;
 pub use s3sqlite_core::{
-    Conflict, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion,
-    ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport, async_trait,
+    Conflict, Direction, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore,
+    RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport,
+    Transfer, TransferObserver, async_trait,
 };

@@ -45,8 +45,9 @@ pub use crate::error::{Error, Result};
 pub use crate::pool::{S3SqlitePool, S3SqlitePoolBuilder};
 
 pub use s3sqlite_core::{
-    Conflict, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion,
-    ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport, async_trait,
+    Conflict, Direction, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore,
+    RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport,
+    Transfer, TransferObserver, async_trait,
 };
 /// Why a [`ChangesetMerge`] refused to merge (see [`Error::refusal`]).
 pub use s3sqlite_rusqlite::Error as MergeRefusal;
