@@ -44,6 +44,11 @@ pub(crate) enum Command {
         /// The local copy [default: a file named for the key, in the current
         /// folder].
         path: Option<PathBuf>,
+        /// When the remote is absent and no file is at PATH, start an empty
+        /// database (a file already at PATH becomes the database without
+        /// it); `push` uploads it.
+        #[arg(long)]
+        create: bool,
         #[command(flatten)]
         policy: PolicyArg,
     },

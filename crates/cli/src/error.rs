@@ -93,6 +93,9 @@ impl Error {
                 } => "nothing changed on either side; `push --policy overwrite` replaces the \
                       remote, `pull --policy keep-remote` drops the local changes"
                     .to_owned(),
+                E::RemoteNotFound { .. } => {
+                    "check the URL; `pull --create` starts a new database there".to_owned()
+                }
                 E::LocalInUse { .. } => {
                     "another process has this local copy open: close it, or use another path"
                         .to_owned()

@@ -58,9 +58,12 @@ pub(crate) async fn run(cli: &Cli, output: &Output, bars: bool) -> Result<ExitCo
         bars,
     };
     match &cli.command {
-        Command::Pull { url, path, policy } => {
-            pull::run(&context, url, path.as_deref(), policy.policy).await
-        }
+        Command::Pull {
+            url,
+            path,
+            create,
+            policy,
+        } => pull::run(&context, url, path.as_deref(), *create, policy.policy).await,
         Command::Push { path, policy } => push::run(&context, path, policy.policy).await,
         Command::Status { target } => status::run(&context, target).await,
         Command::Check {
