@@ -69,8 +69,27 @@ pub(crate) fn temp_dir_beside(target: &Path, purpose: &str) -> Result<tempfile::
 /// Call it only while holding the lock that keeps every other writer of
 /// `target` away.
 pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
-    let dir = target.parent().expect("targets have a parent folder");
     let prefix = temp_prefix(target, purpose);
+    remove_siblings(
+        target,
+        &prefix,
+        |_| false,
+        |path| {
+            tracing::info!(path = %path.display(), "removed a temp file left by a killed process");
+        },
+    )
+}
+
+/// Removes the files and folders beside `target` whose names start with
+/// `prefix`, except those `keep` says to keep, calling `removed` for each
+/// one removed. A folder that does not exist holds nothing to remove.
+pub(crate) fn remove_siblings(
+    target: &Path,
+    prefix: &str,
+    keep: impl Fn(&Path) -> bool,
+    removed: impl Fn(&Path),
+) -> Result<()> {
+    let dir = target.parent().expect("targets have a parent folder");
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -78,23 +97,24 @@ pub(crate) fn remove_leftovers(target: &Path, purpose: &str) -> Result<()> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
             continue;
         }
         let path = entry.path();
+        if keep(&path) {
+            continue;
+        }
         let is_dir = entry
             .file_type()
             .map_err(|e| Error::io("read the type of", &path, e))?
             .is_dir();
-        let removed = if is_dir {
+        let result = if is_dir {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
         };
-        match removed {
-            Ok(()) => {
-                tracing::info!(path = %path.display(), "removed a temp file left by a killed process");
-            }
+        match result {
+            Ok(()) => removed(&path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("remove", path, e)),
         }

@@ -72,28 +72,11 @@ pub(super) fn exists(db: &Path, hash: ContentHash) -> bool {
 /// Removes every base copy of the local copy at `db` but the one of
 /// content `keep`.
 pub(super) fn remove_others(db: &Path, keep: Option<ContentHash>) -> Result<()> {
-    let dir = db.parent().expect("local paths have a parent");
-    let prefix = prefix(db);
     let kept = keep.map(|hash| path_for(db, hash));
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
-            continue;
-        }
-        let path = entry.path();
-        if Some(&path) == kept.as_ref() {
-            continue;
-        }
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", path, e)),
-        }
-    }
-    Ok(())
+    crate::files::remove_siblings(
+        db,
+        &prefix(db),
+        |path| Some(path) == kept.as_deref(),
+        |_| {},
+    )
 }
