@@ -422,3 +422,32 @@ cli_tests!(
     bad_input_is_one_line_and_exit_1,
     check_finds_the_store_safe,
 );
+
+/// `--endpoint` stands in for `AWS_ENDPOINT_URL`.
+#[tokio::test]
+async fn the_endpoint_flag_reaches_the_server() {
+    let fx = Fixture::new(Backend::LocalStack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    seed(&fx, "app.db").await;
+    let env = fx.env();
+    let endpoint = env
+        .iter()
+        .find(|(var, _)| *var == "AWS_ENDPOINT_URL")
+        .map(|(_, value)| value.clone())
+        .unwrap();
+    let here = cwd(&fx, "a");
+    std::fs::create_dir_all(&here).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_s3sqlite"));
+    command.current_dir(&here);
+    for (var, value) in env.iter().filter(|(var, _)| *var != "AWS_ENDPOINT_URL") {
+        command.env(var, value);
+    }
+    command
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ALLOW_HTTP")
+        .args(["pull", &fx.url("app.db"), "--endpoint", &endpoint]);
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(names_in(&here.join("app.db")), ["alice", "bob"]);
+}
