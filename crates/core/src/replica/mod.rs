@@ -249,18 +249,40 @@ impl Replica {
         {
             recover(&path)?;
         }
+        let mut replica = Self::with_state(remote, url, path, options, lock)?;
+        let policy = Arc::clone(&replica.options.policy);
+        let outcome = replica.reconcile(policy).await?;
+        replica.opened = replica.report(outcome, started);
+        tracing::info!(report = %replica.opened, "opened");
+        Ok(replica)
+    }
+
+    /// A replica at `path` with its state file read, not yet reconciled
+    /// with the remote; `lock` is the path's lock, held.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TrackedElsewhere`] when the state names another URL; as
+    /// `State::load`.
+    fn with_state(
+        remote: Arc<dyn RemoteStore>,
+        url: String,
+        path: PathBuf,
+        options: ReplicaOptions,
+        lock: File,
+    ) -> Result<Self> {
         let state_path = state_path(&path);
         let state = State::load(&state_path)?;
         if let Some(state) = &state
             && state.url != url
         {
             return Err(Error::TrackedElsewhere {
-                path: path.clone(),
+                path,
                 tracked: state.url.clone(),
                 url,
             });
         }
-        let mut replica = Replica {
+        Ok(Replica {
             remote,
             url,
             path,
@@ -277,12 +299,7 @@ impl Replica {
             },
             fastest: None,
             _lock: lock,
-        };
-        let policy = Arc::clone(&replica.options.policy);
-        let outcome = replica.reconcile(policy).await?;
-        replica.opened = replica.report(outcome, started);
-        tracing::info!(report = %replica.opened, "opened");
-        Ok(replica)
+        })
     }
 
     /// The local database file. Open it with any SQLite library.
@@ -797,42 +814,14 @@ impl Replica {
         options: ReplicaOptions,
         lock: File,
     ) -> Result<Inspection> {
-        let state_path = state_path(&path);
-        let state = State::load(&state_path)?;
-        if let Some(state) = &state
-            && state.url != url
-        {
-            return Err(Error::TrackedElsewhere {
-                path,
-                tracked: state.url.clone(),
-                url,
-            });
-        }
-        let current = remote.head().await?;
-        let file = match fs::metadata(&path) {
+        let mut replica = Self::with_state(remote, url, path, options, lock)?;
+        let current = replica.remote.head().await?;
+        let file = match fs::metadata(&replica.path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("read metadata of", &path, e)),
+            Err(e) => return Err(Error::io("read metadata of", &replica.path, e)),
         };
-        let tracked = state.is_some() && file.is_some();
-        let mut replica = Replica {
-            remote,
-            url,
-            path,
-            state_path,
-            state,
-            options,
-            opened: SyncReport {
-                action: SyncAction::Reused,
-                bytes_down: 0,
-                bytes_up: 0,
-                duration: Default::default(),
-                version: None,
-                dirty: false,
-            },
-            fastest: None,
-            _lock: lock,
-        };
+        let tracked = replica.state.is_some() && file.is_some();
         let status = match tracked {
             true => Some(replica.status_at(current.as_ref())?),
             false => None,
