@@ -17,12 +17,14 @@ use crate::hash::ContentHash;
 use crate::progress::{Counter, Direction, Transfer};
 use crate::{Error, Result};
 
-/// Downloads `expected` into `dest` in parts of `transfer.part_size`, at most
-/// `transfer.parallelism` in flight, each written at its offset as it
-/// arrives and hashed in file order, so the file is never read back. Every
-/// part is pinned to the version (`If-Match` on the entity tag, and the
-/// version id where there is one), so an overwrite mid-download fails the
-/// download instead of tearing the file.
+/// Downloads `expected` into `dest` in parts of `transfer.part_size`
+/// (rounded down to a power of two), at most `transfer.parallelism` in
+/// flight, each written at its offset and hashed as it arrives, so the file
+/// is never read back and no part waits for another. The parts are
+/// subtrees of BLAKE3's tree: their hashes combine into the whole file's.
+/// Every part is pinned to the version (`If-Match` on the entity tag, and
+/// the version id where there is one), so an overwrite mid-download fails
+/// the download instead of tearing the file.
 pub(crate) async fn ranged(
     remote: &ObjectStoreRemote,
     dest: &Path,
@@ -43,7 +45,7 @@ pub(crate) async fn ranged(
             Transfer::new(Direction::Download, remote.url(), expected.size)
         }),
     });
-    let part_size = transfer.part_size.max(1);
+    let part_size = crate::hash::part_size_for(transfer.part_size);
     let parts: Vec<(u64, u64)> = (0..expected.size)
         .step_by(usize::try_from(part_size).unwrap_or(usize::MAX))
         .map(|start| (start, (start + part_size).min(expected.size)))
@@ -54,9 +56,9 @@ pub(crate) async fn ranged(
         return Ok(Downloaded::new(0).with_hash(ContentHash::of_bytes(&[])));
     }
     let whole = parts.len() == 1;
-    // each part is fetched and written by a task of its own, so the network
-    // and the disk keep busy while this task hashes; `buffered` hands the
-    // parts over in file order, and holds at most `parallelism` of them
+    // each part is fetched, written and hashed by a task of its own;
+    // `buffered` keeps at most `parallelism` of them in flight and hands
+    // their hashers over in file order
     let mut arriving = stream::iter(parts)
         .map(|(start, end)| {
             let pinned = Arc::clone(&pinned);
@@ -66,23 +68,16 @@ pub(crate) async fn ranged(
             }))
         })
         .buffered(transfer.parallelism.max(1));
-    let mut hasher = blake3::Hasher::new();
+    let mut hashers = Vec::new();
     while let Some(part) = arriving.next().await {
-        let pieces = match part {
-            Ok(pieces) => pieces,
+        match part {
+            Ok(hasher) => hashers.push(hasher),
             Err(err @ Error::Remote { .. }) => return Err(changed_or(remote, expected, err).await),
             Err(err) => return Err(err),
-        };
-        hasher = tokio::task::spawn_blocking(move || {
-            for piece in &pieces {
-                hasher.update(piece);
-            }
-            hasher
-        })
-        .await
-        .expect("hashing panicked");
+        }
     }
-    Ok(Downloaded::new(expected.size).with_hash(ContentHash::from_hasher(&hasher)))
+    let hash = ContentHash::from_parts(&hashers, part_size, expected.size);
+    Ok(Downloaded::new(expected.size).with_hash(hash))
 }
 
 /// A part that failed mid-way, e.g. a body cut off and asked again by the
@@ -106,10 +101,10 @@ const WRITE_SIZE: usize = 1 << 20;
 
 /// A spawned part, aborted when dropped: a download that fails stops the
 /// others.
-struct Task(tokio::task::JoinHandle<Result<Vec<Bytes>>>);
+struct Task(tokio::task::JoinHandle<Result<blake3::Hasher>>);
 
 impl Future for Task {
-    type Output = Result<Vec<Bytes>>;
+    type Output = Result<blake3::Hasher>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
@@ -138,17 +133,17 @@ struct Pinned {
 }
 
 impl Pinned {
-    /// Fetches `range` (`start..end`), writes it at `start` as it arrives
-    /// (in batches of at least [`WRITE_SIZE`]) and flushes it to disk;
-    /// returns the pieces, for hashing.
+    /// Fetches `range` (`start..end`), writes it at `start` and hashes it
+    /// as it arrives (in batches of at least [`WRITE_SIZE`]), and flushes it
+    /// to disk; returns the part's hasher.
     async fn fetch_and_write(
         self: Arc<Self>,
         range: Option<std::ops::Range<u64>>,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Bytes>> {
+    ) -> Result<blake3::Hasher> {
         let mut body = self.get(range).await?.into_stream();
-        let mut pieces = Vec::new();
+        let mut hasher = ContentHash::part_hasher(start);
         let mut pending: Vec<Bytes> = Vec::new();
         let (mut at, mut pending_len) = (start, 0usize);
         loop {
@@ -169,22 +164,22 @@ impl Pinned {
                 let (offset, batch_len) = (at, pending_len as u64);
                 at += batch_len;
                 pending_len = 0;
-                let (this, written) = (Arc::clone(&self), batch.clone());
-                tokio::task::spawn_blocking(move || {
+                let this = Arc::clone(&self);
+                hasher = tokio::task::spawn_blocking(move || {
                     let mut offset = offset;
-                    for chunk in &written {
+                    for chunk in &batch {
                         write_at(&this.file, chunk, offset)
                             .map_err(|e| Error::io("write", &this.dest, e))?;
+                        hasher.update(chunk);
                         offset += chunk.len() as u64;
                     }
-                    Ok::<_, Error>(())
+                    Ok::<_, Error>(hasher)
                 })
                 .await
                 .expect("positioned write panicked")?;
                 if let Some(counter) = &self.counter {
                     counter.add(batch_len);
                 }
-                pieces.extend(batch);
             }
             if next.is_none() {
                 break;
@@ -207,7 +202,7 @@ impl Pinned {
         })
         .await
         .expect("fsync panicked")?;
-        Ok(pieces)
+        Ok(hasher)
     }
 
     /// One GET of the pinned version, whole or one range.

@@ -281,7 +281,8 @@ impl WriteCondition {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TransferOptions {
-    /// Size of one ranged GET, in bytes. By default 8 MiB.
+    /// Size of one ranged GET, in bytes. By default 8 MiB. The built-in
+    /// remote rounds it down to a power of two of at least 1 KiB.
     pub part_size: u64,
     /// How many parts may be in flight at once. By default 8.
     ///

@@ -143,7 +143,9 @@ impl ReplicaOptions {
         self.base_copy || self.policy.keeps_base()
     }
 
-    /// Sets the size of one ranged GET of a download.
+    /// Sets the size of one ranged GET of a download, rounded down to a
+    /// power of two of at least 1 KiB (each part is then a subtree of the
+    /// content hash's tree, hashed as it arrives).
     ///
     /// By default, 8 MiB; a smaller object is fetched with one GET.
     pub fn with_part_size(mut self, bytes: u64) -> Self {
