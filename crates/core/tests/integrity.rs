@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use common::{is_injected, put_raw, remote_bytes, remote_values, seed, values, write};
 use object_store::ObjectStoreExt;
-use s3sqlite_core::{Corruption, Error, ObjectStoreRemote, Replica, ReplicaOptions, SyncAction};
+use s3sqlite_core::{
+    Corruption, Error, ObjectStoreRemote, Replica, ReplicaOptions, Status, SyncAction,
+};
 use s3sqlite_testkit::{FaultyRemote, Fixture, Op};
 
 s3sqlite_testkit::backend_tests!(
@@ -75,7 +77,14 @@ async fn torn_upload_of_ours_is_uploaded_again_and_never_adopted(fx: Fixture) {
     assert!(is_injected(&a.push().await.unwrap_err()));
     let torn = fx.remote("db").store().head(fx.remote("db").key()).await;
     assert_eq!(torn.unwrap().size, 4096, "the store kept the partial body");
+    // no one else's change: the next push replaces it, no conflict
+    assert_eq!(a.status().await.unwrap(), Status::Ahead);
     drop(a);
+    let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let seen = Replica::inspect(Arc::clone(&remote), options)
+        .await
+        .unwrap();
+    assert_eq!(seen.status, Some(Status::Ahead));
 
     // the next open finds our upload id on a 4096-byte object: not ours to
     // adopt, so it uploads again on condition of that torn version

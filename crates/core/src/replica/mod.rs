@@ -734,18 +734,17 @@ impl Replica {
     /// Where the local copy stands when the remote is at `current`.
     fn status_at(&mut self, current: Option<&RemoteVersion>) -> Result<Status> {
         let local = self.local()?;
-        // our own upload that landed without its record is the base
-        let landed = current.is_some_and(|current| {
-            self.our_stamp(current).is_some_and(|ours| {
-                ours.landed_as(current)
-                    && match local {
-                        Local::Clean => false,
-                        Local::Dirty(hash) => hash == ours.content_hash,
-                    }
-            })
-        });
-        if landed {
-            return Ok(Status::Clean);
+        let ours = current.and_then(|current| Some((self.our_stamp(current)?, current)));
+        if let (Some((ours, current)), Local::Dirty(hash)) = (ours, &local) {
+            if !ours.landed_as(current) {
+                // a torn upload of ours (a store that keeps partial bodies):
+                // no one else's change, the next push replaces it
+                return Ok(Status::Ahead);
+            }
+            if *hash == ours.content_hash {
+                // our own upload that landed without its record is the base
+                return Ok(Status::Clean);
+            }
         }
         let moved = !self.at_base(current);
         let dirty = matches!(local, Local::Dirty(_));
@@ -763,7 +762,9 @@ impl Replica {
     /// path's lock for the time it reads.
     ///
     /// A push whose upload landed but whose record did not (a crash between
-    /// the two) counts as clean: the next open records it.
+    /// the two) counts as clean: the next open records it. A torn upload of
+    /// ours (a push cut off on a store that keeps partial bodies) counts as
+    /// ahead: the next push replaces it.
     ///
     /// # Errors
     ///
