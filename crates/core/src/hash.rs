@@ -45,38 +45,38 @@ impl ContentHash {
     /// the whole file.
     pub(crate) fn from_parts(parts: &[blake3::Hasher], part_size: u64, len: u64) -> Self {
         use blake3::hazmat::{
-            HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
+            ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root,
+            merge_subtrees_root,
         };
         debug_assert!(is_part_size(part_size));
         debug_assert_eq!(parts.len() as u64, len.div_ceil(part_size).max(1));
-        // the chaining value of the subtree of `parts` covering `len` bytes
-        fn subtree(
+        // the chaining values of the two subtrees under the node that
+        // covers `parts`, `len` bytes (BLAKE3 puts the largest power of two
+        // of chunks on the left, always a whole number of parts)
+        fn children(
             parts: &[blake3::Hasher],
             part_size: u64,
             len: u64,
-        ) -> blake3::hazmat::ChainingValue {
+        ) -> (ChainingValue, ChainingValue) {
+            let left = left_subtree_len(len);
+            let split = (left / part_size) as usize;
+            (
+                subtree(&parts[..split], part_size, left),
+                subtree(&parts[split..], part_size, len - left),
+            )
+        }
+        fn subtree(parts: &[blake3::Hasher], part_size: u64, len: u64) -> ChainingValue {
             if let [part] = parts {
                 return part.finalize_non_root();
             }
-            let left = left_subtree_len(len);
-            let split = (left / part_size) as usize;
-            merge_subtrees_non_root(
-                &subtree(&parts[..split], part_size, left),
-                &subtree(&parts[split..], part_size, len - left),
-                Mode::Hash,
-            )
+            let (left, right) = children(parts, part_size, len);
+            merge_subtrees_non_root(&left, &right, Mode::Hash)
         }
         if let [whole] = parts {
             return Self::from_hasher(whole);
         }
-        let left = left_subtree_len(len);
-        let split = (left / part_size) as usize;
-        let root = merge_subtrees_root(
-            &subtree(&parts[..split], part_size, left),
-            &subtree(&parts[split..], part_size, len - left),
-            Mode::Hash,
-        );
-        ContentHash(*root.as_bytes())
+        let (left, right) = children(parts, part_size, len);
+        ContentHash(*merge_subtrees_root(&left, &right, Mode::Hash).as_bytes())
     }
 
     /// A hasher for the part of a file that starts at `offset`, a multiple

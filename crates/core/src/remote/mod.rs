@@ -286,7 +286,8 @@ pub struct TransferOptions {
     pub part_size: u64,
     /// How many parts may be in flight at once. By default 8.
     ///
-    /// Memory use of a download is bounded by `part_size * parallelism`.
+    /// The built-in remote writes and hashes each part as it arrives: a
+    /// download holds about 1 MiB per part in flight in memory.
     pub parallelism: usize,
     /// Told of each transfer's progress. By default none.
     pub observer: Option<Arc<dyn TransferObserver>>,
@@ -308,7 +309,8 @@ impl TransferOptions {
         Self::default()
     }
 
-    /// Sets the size of one ranged GET (at least one byte).
+    /// Sets the size of one ranged GET (at least one byte; the built-in
+    /// remote rounds it down to a power of two of at least 1 KiB).
     pub fn with_part_size(mut self, bytes: u64) -> Self {
         self.part_size = bytes.max(1);
         self

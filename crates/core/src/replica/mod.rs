@@ -801,37 +801,36 @@ impl Replica {
         let url = remote.to_string();
         let path = options.resolve_local_path(&url);
         let files = LocalFiles::lock(&path)?;
-        let inspected = Self::inspect_locked(remote, url, path, options, files.lock_file()?).await;
+        let inspected = async {
+            let lock = files.lock_file()?;
+            Self::with_state(remote, url, path, options, lock)?
+                .inspection()
+                .await
+        }
+        .await;
         // a path that held no replica keeps no lock file or folder of ours
         files.undo();
         inspected
     }
 
-    /// The rest of [`inspect`](Self::inspect), once the local path is locked.
-    async fn inspect_locked(
-        remote: Arc<dyn RemoteStore>,
-        url: String,
-        path: PathBuf,
-        options: ReplicaOptions,
-        lock: File,
-    ) -> Result<Inspection> {
-        let mut replica = Self::with_state(remote, url, path, options, lock)?;
-        let current = replica.remote.head().await?;
-        let file = match fs::metadata(&replica.path) {
+    /// The rest of [`inspect`](Self::inspect), on a replica that has read
+    /// its state and not reconciled it.
+    async fn inspection(&mut self) -> Result<Inspection> {
+        let current = self.remote.head().await?;
+        let file = match fs::metadata(&self.path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("read metadata of", &replica.path, e)),
+            Err(e) => return Err(Error::io("read metadata of", &self.path, e)),
         };
-        let tracked = replica.state.is_some() && file.is_some();
-        let status = match tracked {
-            true => Some(replica.status_at(current.as_ref())?),
+        let status = match self.state.is_some() && file.is_some() {
+            true => Some(self.status_at(current.as_ref())?),
             false => None,
         };
         Ok(Inspection {
-            url: replica.url.clone(),
-            local_path: replica.path.clone(),
+            url: self.url.clone(),
+            local_path: self.path.clone(),
             status,
-            base: replica.base().cloned(),
+            base: self.base().cloned(),
             remote: current,
             local_size: file.as_ref().map(fs::Metadata::len),
             local_modified: file.and_then(|meta| meta.modified().ok()),
