@@ -9,12 +9,6 @@
 //!
 //! - `cold open`: [`Replica::open`] at a fresh local path while the remote
 //!   holds the database (a download);
-//! - `cold open, observed`: the same download with a
-//!   [`TransferObserver`](s3sqlite_core::TransferObserver) that does what a
-//!   progress bar does with each report (stores the position, counts the
-//!   calls), in the same run, alternating which of the two goes first; its
-//!   ratio is over the plain cold open, so 1.00 means the observer costs
-//!   nothing measurable;
 //! - `warm open`: a reopen at the same path right after the cold open (one
 //!   HEAD, no read of the file: this row should stay flat as the size grows);
 //! - `warm open (again)`: the same, after pushes and reopens in between;
@@ -43,16 +37,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use s3sqlite_core::object_store::path::Path as ObjectPath;
 use s3sqlite_core::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use s3sqlite_core::{
-    ObjectStoreRemote, Replica, ReplicaOptions, SyncAction, SyncReport, Transfer, TransferObserver,
-};
+use s3sqlite_core::{ObjectStoreRemote, Replica, ReplicaOptions, SyncAction, SyncReport};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BenchResult<T> = Result<T, BoxError>;
@@ -106,7 +96,6 @@ impl Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     ColdOpen,
-    ColdOpenObserved,
     WarmOpen,
     WarmOpenAgain,
     PushUnchanged,
@@ -119,7 +108,6 @@ impl Op {
     fn label(self) -> &'static str {
         match self {
             Op::ColdOpen => "cold open",
-            Op::ColdOpenObserved => "cold open, observed",
             Op::WarmOpen => "warm open",
             Op::WarmOpenAgain => "warm open (again)",
             Op::PushUnchanged => "push unchanged",
@@ -133,7 +121,7 @@ impl Op {
     fn transfers(self) -> bool {
         matches!(
             self,
-            Op::ColdOpen | Op::ColdOpenObserved | Op::PushChanged | Op::RawGet | Op::RawPut
+            Op::ColdOpen | Op::PushChanged | Op::RawGet | Op::RawPut
         )
     }
 
@@ -141,7 +129,6 @@ impl Op {
     fn reference(self) -> Option<Op> {
         match self {
             Op::ColdOpen => Some(Op::RawGet),
-            Op::ColdOpenObserved => Some(Op::ColdOpen),
             Op::PushChanged => Some(Op::RawPut),
             _ => None,
         }
@@ -298,7 +285,7 @@ fn print_header(config: &Config) {
     }
     let sizes: Vec<String> = config.sizes_mib.iter().map(u64::to_string).collect();
     println!(
-        "sizes: {} MiB; best of {} run(s); MB/s = 10^6 bytes/s; ratio = MB/s over the raw GET (cold open), the plain cold open (observed) or the raw PUT (push changed)",
+        "sizes: {} MiB; best of {} run(s); MB/s = 10^6 bytes/s; ratio = MB/s over the raw GET (cold open) or raw PUT (push changed)",
         sizes.join(", "),
         config.runs
     );
@@ -378,15 +365,8 @@ fn settle_disk() -> BenchResult<()> {
 }
 
 async fn timed_open(target: &Target, url: &str, local: &Path) -> BenchResult<(Replica, Duration)> {
-    timed_open_with(target, url, ReplicaOptions::new().with_local_path(local)).await
-}
-
-async fn timed_open_with(
-    target: &Target,
-    url: &str,
-    options: ReplicaOptions,
-) -> BenchResult<(Replica, Duration)> {
     let remote = target.remote(url)?;
+    let options = ReplicaOptions::new().with_local_path(local);
     let started = Instant::now();
     let replica = Replica::open(remote, options).await?;
     Ok((replica, started.elapsed()))
@@ -434,17 +414,10 @@ async fn measure(
         // the database files this harness wrote are flushed first, so that the
         // open's fsync pays for its own file only
         settle_disk()?;
-        let observed = local.with_file_name("observed.db");
-        for observe in [run % 2 == 1, run % 2 == 0] {
-            if observe {
-                cold_open_observed(target, url, &observed, &mut best).await?;
-            } else {
-                let (replica, time) = timed_open(target, url, local).await?;
-                check(replica.opened(), SyncAction::Downloaded, "cold open")?;
-                best.record(Op::ColdOpen, time, replica.opened().bytes_down);
-            }
-            settle_disk()?;
-        }
+        let (replica, time) = timed_open(target, url, local).await?;
+        check(replica.opened(), SyncAction::Downloaded, "cold open")?;
+        best.record(Op::ColdOpen, time, replica.opened().bytes_down);
+        drop(replica);
         let (replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open")?;
         best.record(Op::WarmOpen, time, 0);
@@ -482,50 +455,6 @@ async fn measure(
         best.mb_per_s(Op::PushChanged).unwrap_or_default()
     );
     Ok(best)
-}
-
-/// What a progress bar does with each report: keeps the position, and here
-/// also counts the reports, so the run can show the observer was called.
-#[derive(Debug, Default)]
-struct Position {
-    done: AtomicU64,
-    reports: AtomicU64,
-}
-
-impl TransferObserver for Position {
-    fn advanced(&self, _transfer: &Transfer, done: u64) {
-        self.done.store(done, Ordering::Relaxed);
-        self.reports.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// A cold open at `local` with a [`Position`] observer.
-async fn cold_open_observed(
-    target: &Target,
-    url: &str,
-    local: &Path,
-    best: &mut Best,
-) -> BenchResult<()> {
-    let position = Arc::new(Position::default());
-    let options = ReplicaOptions::new()
-        .with_local_path(local)
-        .with_transfer_observer(position.clone());
-    let (replica, time) = timed_open_with(target, url, options).await?;
-    let opened = replica.opened();
-    check(opened, SyncAction::Downloaded, "cold open, observed")?;
-    let (done, reports) = (
-        position.done.load(Ordering::Relaxed),
-        position.reports.load(Ordering::Relaxed),
-    );
-    if done != opened.bytes_down || reports == 0 {
-        return Err(format!(
-            "the observer saw {done} bytes in {reports} reports of a {} byte download",
-            opened.bytes_down
-        )
-        .into());
-    }
-    best.record(Op::ColdOpenObserved, time, opened.bytes_down);
-    Ok(())
 }
 
 /// One single-stream GET of the object at `url` into memory, one PUT of the
