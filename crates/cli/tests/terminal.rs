@@ -4,21 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use s3sqlite_testkit::{Backend, Fixture, seed_remote};
+use s3sqlite_testkit::{Backend, Fixture, pad_database, seed_remote};
 
 const MIB: u64 = 1024 * 1024;
 
 /// A remote database of 32 MiB and more.
 async fn seed_32_mib(fx: &Fixture) -> String {
-    seed_remote(&fx.remote("big.db"), |c| {
-        c.execute_batch(
-            "CREATE TABLE pad (b BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32)
-             INSERT INTO pad SELECT randomblob(1048576) FROM n;",
-        )
-    })
-    .await
-    .unwrap();
+    seed_remote(&fx.remote("big.db"), |c| pad_database(c, 32))
+        .await
+        .unwrap();
     fx.url("big.db")
 }
 

@@ -55,11 +55,7 @@ fn remote(url: &str) -> Result<ObjectStoreRemote, BoxError> {
 /// Writes a SQLite database of `mib` MiB at `path`.
 fn build_database(path: &Path, mib: u64) -> rusqlite::Result<()> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(&format!(
-        "CREATE TABLE pad (b BLOB);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {mib})
-         INSERT INTO pad SELECT randomblob(1048576) FROM n;"
-    ))?;
+    s3sqlite_testkit::pad_database(&conn, mib)?;
     conn.close().map_err(|(_, e)| e)
 }
 

@@ -37,7 +37,7 @@ use s3sqlite_core::{
     ContentHash, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions, Stamp, Status,
     TransferOptions, WriteCondition,
 };
-use s3sqlite_testkit::{S3Server, ServerKind, seed_remote};
+use s3sqlite_testkit::{S3Server, ServerKind, pad_database, seed_remote};
 
 /// Carries a child's role and parameters, one per line; unset in the parent.
 const CHILD_VAR: &str = "S3SQLITE_CRASH_CHILD";
@@ -278,13 +278,8 @@ impl Phase {
         let url = server.url(key);
         let remote = remote(server.endpoint(), &url);
         let seeded = seed_remote(&remote, |conn| {
-            conn.execute_batch(
-                "CREATE TABLE pad (b); CREATE TABLE rows (id INTEGER PRIMARY KEY);",
-            )?;
-            for _ in 0..32 {
-                conn.execute("INSERT INTO pad VALUES (randomblob(1048576))", [])?;
-            }
-            Ok(())
+            conn.execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)")?;
+            pad_database(conn, 32)
         });
         let size = rt.block_on(seeded).unwrap().size;
         assert!(size >= 32 << 20, "seeded only {size} bytes");

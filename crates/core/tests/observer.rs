@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{is_injected, seed, write};
 use s3sqlite_core::{Direction, Replica, ReplicaOptions, Transfer, TransferObserver};
-use s3sqlite_testkit::{FaultyRemote, Fixture, Op, seed_remote};
+use s3sqlite_testkit::{FaultyRemote, Fixture, Op, pad_database, seed_remote};
 
 s3sqlite_testkit::backend_tests!(
     a_download_reports_its_bytes_as_they_arrive,
@@ -58,15 +58,9 @@ fn options(fx: &Fixture, seen: &Arc<Seen>) -> ReplicaOptions {
 }
 
 async fn a_download_reports_its_bytes_as_they_arrive(fx: Fixture) {
-    let version = seed_remote(&fx.remote("db"), |c| {
-        c.execute_batch(
-            "CREATE TABLE pad (b BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
-             INSERT INTO pad SELECT randomblob(1048576) FROM n;",
-        )
-    })
-    .await
-    .unwrap();
+    let version = seed_remote(&fx.remote("db"), |c| pad_database(c, 5))
+        .await
+        .unwrap();
     let seen = Arc::new(Seen::default());
     let replica = fx.open("db", "a.db", options(&fx, &seen)).await.unwrap();
     let size = replica.opened().bytes_down;

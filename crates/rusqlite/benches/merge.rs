@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 use s3sqlite_rusqlite::{
     ChangesetMerge, KeepRemote, ObjectStoreRemote, ReplicaOptions, SyncAction, SyncedConnection,
 };
-use s3sqlite_testkit::{Backend, FaultyRemote, Fixture, Op, read_remote, seed_remote};
+use s3sqlite_testkit::{
+    Backend, FaultyRemote, Fixture, Op, pad_database, read_remote, seed_remote,
+};
 
 const WRITERS: i64 = 8;
 const PADDING: i64 = 6 * 1024 * 1024 + 512 * 1024;
@@ -216,14 +218,9 @@ fn median(mut times: Vec<Duration>) -> Duration {
 async fn base_copy_cost(fx: &Fixture, mib: u64, runs: u64, keep: bool) -> (Duration, Duration) {
     let key = format!("base-{keep}.db");
     seed_remote(&fx.remote(&key), |conn| {
-        conn.execute_batch(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER); CREATE TABLE pad (b BLOB);",
-        )?;
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")?;
         conn.execute("INSERT INTO t VALUES (1, 0)", [])?;
-        for _ in 0..mib {
-            conn.execute("INSERT INTO pad VALUES (randomblob(1048576))", [])?;
-        }
-        Ok(())
+        pad_database(conn, mib)
     })
     .await
     .unwrap();

@@ -24,6 +24,31 @@ fn temp_dir() -> Result<tempfile::TempDir> {
         .map_err(|e| Error::io("create temp folder in", std::env::temp_dir(), e))
 }
 
+/// Adds a table `pad` of `mib` rows, each a random 1 MiB blob, to the
+/// database `conn` is open on: a database of a given size for transfer,
+/// crash and progress tests. Use it in [`seed_remote`]'s `build`.
+///
+/// ```
+/// let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// s3sqlite_testkit::pad_database(&conn, 2).unwrap();
+/// let rows: i64 = conn.query_row("SELECT count(*) FROM pad", [], |r| r.get(0)).unwrap();
+/// assert_eq!(rows, 2);
+/// ```
+///
+/// # Errors
+///
+/// What SQLite reports, e.g. a table `pad` that exists already.
+pub fn pad_database(conn: &Connection, mib: u64) -> rusqlite::Result<()> {
+    let rows = i64::try_from(mib).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    conn.execute_batch("CREATE TABLE pad (b BLOB)")?;
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 WHERE ?1 > 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO pad SELECT randomblob(1048576) FROM n",
+        [rows],
+    )?;
+    Ok(())
+}
+
 /// Builds a database with `build` and puts it on `remote`, replacing
 /// whatever is there. Returns the new version.
 ///
