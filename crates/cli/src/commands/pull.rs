@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Context;
 use crate::args::Policy;
 use crate::error::Error;
-use crate::output::{report_json, version_json};
+use crate::output::report_json;
 use crate::remote;
 
 /// Opens a replica of `url` at `path` (default: the key's file name here):
@@ -49,7 +49,6 @@ pub(crate) async fn run(
         "url": replica.url(),
         "path": path,
         "report": report_json(&report),
-        "version": version_json(report.version.as_ref()),
     });
     context.output.result(&text, &value)?;
     Ok(ExitCode::SUCCESS)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use s3sqlite_core::Replica;
-use s3sqlite_rusqlite::rusqlite::types::ValueRef;
+use s3sqlite_rusqlite::rusqlite::types::{Value as Cell, ValueRef};
 use s3sqlite_rusqlite::rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
@@ -16,15 +16,6 @@ use crate::remote;
 struct Rows {
     columns: Vec<String>,
     rows: Vec<Vec<Cell>>,
-}
-
-/// One value, as SQLite returned it.
-enum Cell {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
 }
 
 /// Downloads a fresh copy of `url` into a temp folder, runs `sql` on it
@@ -61,7 +52,7 @@ pub(crate) async fn run(context: &Context<'_>, url: &str, sql: &str) -> Result<E
         "command": "query",
         "url": url,
         "columns": rows.columns,
-        "rows": rows.rows.iter().map(|row| row.iter().map(Cell::json).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "rows": rows.rows.iter().map(|row| row.iter().map(json_of).collect::<Vec<_>>()).collect::<Vec<_>>(),
     });
     context.output.result(&table(&rows), &value)?;
     Ok(ExitCode::SUCCESS)
@@ -87,6 +78,7 @@ fn read(path: &std::path::Path, sql: &str) -> s3sqlite_rusqlite::rusqlite::Resul
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(n) => Cell::Integer(n),
                 ValueRef::Real(x) => Cell::Real(x),
+                // text that is not UTF-8 is shown, not refused
                 ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
                 ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
             });
@@ -96,28 +88,26 @@ fn read(path: &std::path::Path, sql: &str) -> s3sqlite_rusqlite::rusqlite::Resul
     Ok(Rows { columns, rows })
 }
 
-impl Cell {
-    /// The value for people: `NULL`, numbers as SQLite prints them, blobs
-    /// as `x'…'`.
-    fn text(&self) -> String {
-        match self {
-            Cell::Null => "NULL".to_owned(),
-            Cell::Integer(n) => n.to_string(),
-            Cell::Real(x) => x.to_string(),
-            Cell::Text(t) => t.clone(),
-            Cell::Blob(b) => format!("x'{}'", hex(b)),
-        }
+/// A value for people: `NULL`, numbers as SQLite prints them, blobs as
+/// `x'…'`.
+fn text_of(cell: &Cell) -> String {
+    match cell {
+        Cell::Null => "NULL".to_owned(),
+        Cell::Integer(n) => n.to_string(),
+        Cell::Real(x) => x.to_string(),
+        Cell::Text(t) => t.clone(),
+        Cell::Blob(b) => format!("x'{}'", hex(b)),
     }
+}
 
-    /// The value as JSON: blobs as hex strings.
-    fn json(&self) -> Value {
-        match self {
-            Cell::Null => Value::Null,
-            Cell::Integer(n) => json!(n),
-            Cell::Real(x) => json!(x),
-            Cell::Text(t) => json!(t),
-            Cell::Blob(b) => json!(hex(b)),
-        }
+/// A value as JSON: blobs as hex strings.
+fn json_of(cell: &Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Integer(n) => json!(n),
+        Cell::Real(x) => json!(x),
+        Cell::Text(t) => json!(t),
+        Cell::Blob(b) => json!(hex(b)),
     }
 }
 
@@ -132,7 +122,7 @@ fn table(rows: &Rows) -> String {
         .iter()
         .map(|row| {
             row.iter()
-                .map(|cell| cell.text().replace('\n', "\\n"))
+                .map(|cell| text_of(cell).replace('\n', "\\n"))
                 .collect()
         })
         .collect();
