@@ -168,6 +168,36 @@ pub(crate) async fn download(
     .await
 }
 
+/// [`RemoteStore::download_current`], reported to the options' observer
+/// from the moment the version (and so the size) is known.
+pub(crate) async fn download_current(
+    remote: &dyn RemoteStore,
+    dest: &Path,
+    transfer: &TransferOptions,
+    check: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+    let Some(observer) = &transfer.observer else {
+        return remote.download_current(dest, transfer, check).await;
+    };
+    let started = Mutex::new(None);
+    let admit = |version: &RemoteVersion| {
+        check(version)?;
+        let described = Transfer::new(Direction::Download, remote.to_string(), version.size);
+        observer.started(&described);
+        *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(described);
+        Ok(())
+    };
+    let result = remote.download_current(dest, transfer, &admit).await;
+    let described = started
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(described) = described {
+        observer.finished(&described, matches!(result, Ok(Some((_, Ok(_))))));
+    }
+    result
+}
+
 /// [`RemoteStore::upload`] of `size` bytes, watched by the observer of
 /// `transfer`.
 pub(crate) async fn upload(

@@ -3,13 +3,13 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{FutureExt, StreamExt, stream};
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, ObjectStore};
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
 use super::object_store::ObjectStoreRemote;
 use super::{Downloaded, RemoteVersion, TransferOptions};
@@ -20,16 +20,23 @@ use crate::{Error, Result};
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`
 /// (rounded down to a power of two), at most `transfer.parallelism` in
 /// flight, each written at its offset and hashed as it arrives, so the file
-/// is never read back and no part waits for another. The parts are
+/// is never read back and no part waits for another; a part that ends frees
+/// its slot at once. The file goes to disk in the background as it is
+/// written, and is flushed whole before this returns. The parts are
 /// subtrees of BLAKE3's tree: their hashes combine into the whole file's.
 /// Every part is pinned to the version (`If-Match` on the entity tag, and
 /// the version id where there is one), so an overwrite mid-download fails
 /// the download instead of tearing the file.
+///
+/// `first`, when given, is the response to a GET of the first part (the
+/// range `0..part size`) that `expected` was read from: its body is the
+/// first part, and no request is made for it again.
 pub(crate) async fn ranged(
     remote: &ObjectStoreRemote,
     dest: &Path,
     expected: &RemoteVersion,
     transfer: &TransferOptions,
+    mut first: Option<GetResult>,
 ) -> Result<Downloaded> {
     let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     file.set_len(expected.size)
@@ -44,6 +51,7 @@ pub(crate) async fn ranged(
         counter: Counter::new(transfer, || {
             Transfer::new(Direction::Download, remote.url(), expected.size)
         }),
+        writeback: Mutex::new(Writeback::default()),
     });
     let part_size = crate::hash::part_size_for(transfer.part_size);
     let parts: Vec<(u64, u64)> = (0..expected.size)
@@ -56,26 +64,31 @@ pub(crate) async fn ranged(
         return Ok(Downloaded::new(0).with_hash(ContentHash::of_bytes(&[])));
     }
     let whole = parts.len() == 1;
-    // each part is fetched, written and hashed by a task of its own;
-    // `buffered` keeps at most `parallelism` of them in flight and hands
-    // their hashers over in file order
-    let mut arriving = stream::iter(parts)
-        .map(|(start, end)| {
+    let count = parts.len();
+    // each part is fetched, written and hashed by a task of its own; a part
+    // that finishes frees its slot for the next at once, whatever the
+    // order, and its hasher goes to its place in file order
+    let mut arriving = stream::iter(parts.into_iter().enumerate())
+        .map(|(index, (start, end))| {
             let pinned = Arc::clone(&pinned);
+            let received = first.take();
             Task(tokio::spawn(async move {
                 let range = (!whole).then_some(start..end);
-                pinned.fetch_and_write(range, start, end).await
+                let hasher = pinned.fetch_and_write(received, range, start, end).await?;
+                Ok((index, hasher))
             }))
         })
-        .buffered(transfer.parallelism.max(1));
-    let mut hashers = Vec::new();
+        .buffer_unordered(transfer.parallelism.max(1));
+    let mut hashers: Vec<Option<blake3::Hasher>> = vec![None; count];
     while let Some(part) = arriving.next().await {
         match part {
-            Ok(hasher) => hashers.push(hasher),
+            Ok((index, hasher)) => hashers[index] = Some(hasher),
             Err(err @ Error::Remote { .. }) => return Err(changed_or(remote, expected, err).await),
             Err(err) => return Err(err),
         }
     }
+    let hashers: Vec<blake3::Hasher> = hashers.into_iter().flatten().collect();
+    pinned.finish_writeback().await?;
     let hash = ContentHash::from_parts(&hashers, part_size, expected.size);
     Ok(Downloaded::new(expected.size).with_hash(hash))
 }
@@ -101,10 +114,10 @@ const WRITE_SIZE: usize = 1 << 20;
 
 /// A spawned part, aborted when dropped: a download that fails stops the
 /// others.
-struct Task(tokio::task::JoinHandle<Result<blake3::Hasher>>);
+struct Task(tokio::task::JoinHandle<Result<(usize, blake3::Hasher)>>);
 
 impl Future for Task {
-    type Output = Result<blake3::Hasher>;
+    type Output = Result<(usize, blake3::Hasher)>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
@@ -130,19 +143,40 @@ struct Pinned {
     dest: PathBuf,
     /// Bytes written so far, for the transfer's observer.
     counter: Option<Counter>,
+    /// The flush to disk running beside the parts.
+    writeback: Mutex<Writeback>,
+}
+
+/// How many written bytes start a flush to disk beside the download.
+const WRITEBACK_AFTER: u64 = 8 << 20;
+
+/// One `fdatasync` at a time, started in the background as the parts write,
+/// so that the flush before the rename has little left to wait for while no
+/// part ever waits for the disk.
+#[derive(Default)]
+struct Writeback {
+    /// Bytes written since the last flush started.
+    unflushed: u64,
+    /// The flush started last, until its result is taken.
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Pinned {
-    /// Fetches `range` (`start..end`), writes it at `start` and hashes it
-    /// as it arrives (in batches of at least [`WRITE_SIZE`]), and flushes it
-    /// to disk; returns the part's hasher.
+    /// Fetches `range` (`start..end`), unless `received` is its response
+    /// already, writes it at `start` and hashes it as it arrives (in
+    /// batches of at least [`WRITE_SIZE`]); returns the part's hasher.
     async fn fetch_and_write(
         self: Arc<Self>,
+        received: Option<GetResult>,
         range: Option<std::ops::Range<u64>>,
         start: u64,
         end: u64,
     ) -> Result<blake3::Hasher> {
-        let mut body = self.get(range).await?.into_stream();
+        let response = match received {
+            Some(response) => response,
+            None => self.get(range).await?,
+        };
+        let mut body = response.into_stream();
         let mut hasher = ContentHash::part_hasher(start);
         let mut pending: Vec<Bytes> = Vec::new();
         let (mut at, mut pending_len) = (start, 0usize);
@@ -177,6 +211,7 @@ impl Pinned {
                 })
                 .await
                 .expect("positioned write panicked")?;
+                self.wrote(batch_len)?;
                 if let Some(counter) = &self.counter {
                     counter.add(batch_len);
                 }
@@ -192,21 +227,60 @@ impl Pinned {
                 actual: at,
             });
         }
-        // start this part's writeback now, while other parts still arrive:
-        // the fsync before the rename then has little left to wait for
-        let this = Arc::clone(&self);
+        Ok(hasher)
+    }
+
+    /// Counts `bytes` just written, and starts a flush in the background
+    /// once enough are unflushed and no flush is running; reports the
+    /// failure of the last one that ran.
+    fn wrote(self: &Arc<Self>, bytes: u64) -> Result<()> {
+        let mut writeback = self.writeback.lock().expect("writeback lock poisoned");
+        writeback.unflushed += bytes;
+        if writeback.unflushed < WRITEBACK_AFTER
+            || writeback.running.as_ref().is_some_and(|r| !r.is_finished())
+        {
+            return Ok(());
+        }
+        if let Some(done) = writeback.running.take() {
+            done.now_or_never()
+                .expect("a finished flush has its result")
+                .expect("fsync panicked")
+                .map_err(|e| Error::io("fsync", &self.dest, e))?;
+        }
+        writeback.unflushed = 0;
+        let this = Arc::clone(self);
+        writeback.running = Some(tokio::task::spawn_blocking(move || this.file.sync_data()));
+        Ok(())
+    }
+
+    /// Waits for the background flush and flushes what it left: the file
+    /// is on disk when this returns. A failure of either flush fails the
+    /// download (an error reported to one `fsync` is not reported again).
+    async fn finish_writeback(self: &Arc<Self>) -> Result<()> {
+        let running = self
+            .writeback
+            .lock()
+            .expect("writeback lock poisoned")
+            .running
+            .take();
+        if let Some(running) = running {
+            running
+                .await
+                .expect("fsync panicked")
+                .map_err(|e| Error::io("fsync", &self.dest, e))?;
+        }
+        let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             this.file
                 .sync_data()
                 .map_err(|e| Error::io("fsync", &this.dest, e))
         })
         .await
-        .expect("fsync panicked")?;
-        Ok(hasher)
+        .expect("fsync panicked")
     }
 
     /// One GET of the pinned version, whole or one range.
-    async fn get(&self, range: Option<std::ops::Range<u64>>) -> Result<object_store::GetResult> {
+    async fn get(&self, range: Option<std::ops::Range<u64>>) -> Result<GetResult> {
         let changed = || Error::ChangedDuringDownload {
             url: self.url.clone(),
             expected: Box::new(self.expected.clone()),

@@ -55,6 +55,32 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         transfer: &TransferOptions,
     ) -> Result<Downloaded>;
 
+    /// Writes the object's current version, whatever it is, into the file
+    /// `dest` (created or truncated): `None` when the object does not
+    /// exist, else that version with the download's result, as
+    /// [`download`](Self::download) would give it. The outer error is a
+    /// failure to learn the version at all (what a failed `head` gives).
+    ///
+    /// `admit` is called with the version before anything is written; its
+    /// error becomes the download's (the engine checks the free space
+    /// there). The engine calls this on an open that has nothing local,
+    /// verifies what was written as it does after `download`, and starts
+    /// an interrupted download over as it does after `download`.
+    ///
+    /// The default asks [`head`](Self::head) and then downloads that
+    /// version. A store that learns the version from its first response
+    /// overrides it to save that request: the built-in
+    /// [`ObjectStoreRemote`] reads the version from the response to a GET
+    /// of the first part, and pins the other parts to it.
+    async fn download_current(
+        &self,
+        dest: &Path,
+        transfer: &TransferOptions,
+        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+    ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+        head_then_download(self, dest, transfer, admit).await
+    }
+
     /// Uploads the file `src` if `condition` holds, storing `stamp` with the
     /// object where the backend keeps metadata, and returns the new version
     /// (with the stamp).
@@ -64,6 +90,24 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         condition: &WriteCondition,
         stamp: &Stamp,
     ) -> Result<RemoteVersion>;
+}
+
+/// [`RemoteStore::download_current`] as two requests: `head`, then
+/// `download` of that version.
+pub(crate) async fn head_then_download<R: RemoteStore + ?Sized>(
+    remote: &R,
+    dest: &Path,
+    transfer: &TransferOptions,
+    admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+    let Some(version) = remote.head().await? else {
+        return Ok(None);
+    };
+    let downloaded = match admit(&version) {
+        Ok(()) => remote.download(dest, &version, transfer).await,
+        Err(err) => Err(err),
+    };
+    Ok(Some((version, downloaded)))
 }
 
 /// One version of the remote object, as reported by [`RemoteStore::head`] or

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
+    Attribute, Attributes, GetOptions, GetRange, GetResult, ObjectStore, PutMode, PutOptions,
+    PutPayload, UpdateVersion,
 };
 
 use super::etag::{self, ETAG_QUOTING_VAR, EtagQuoting};
@@ -364,36 +365,52 @@ impl ObjectStoreRemote {
             ..GetOptions::default()
         };
         match self.store.get_opts(&self.key, options).await {
-            Ok(result) => {
-                let metadata = |key: &'static str| {
-                    result
-                        .attributes
-                        .get(&Attribute::Metadata(key.into()))
-                        .map(|value| value.as_ref().to_owned())
-                };
-                let stamp = match (
-                    metadata(HASH_METADATA_KEY).and_then(|hash| hash.parse().ok()),
-                    metadata(SIZE_METADATA_KEY).and_then(|size| size.parse().ok()),
-                    metadata(UPLOAD_ID_METADATA_KEY),
-                ) {
-                    (Some(hash), Some(size), Some(id)) => Some(Stamp::with_id(hash, size, id)),
-                    _ => None,
-                };
-                let meta = result.meta;
-                Ok(Some(RemoteVersion {
-                    e_tag: meta.e_tag,
-                    version: meta.version,
-                    size: meta.size,
-                    last_modified: Some(meta.last_modified.into()),
-                    stamp,
-                }))
-            }
+            Ok(result) => Ok(Some(version_of(&result))),
             Err(object_store::Error::NotFound { .. }) => {
                 self.check_bucket().await?;
                 Ok(None)
             }
             Err(err) => Err(self.remote_error(err)),
         }
+    }
+
+    /// [`RemoteStore::download_current`] in the requests of one download:
+    /// an unpinned GET of the first part says which version is current,
+    /// and the other parts are pinned to it. A first GET refused for what
+    /// it asked (an empty object has no first byte to name; a server may
+    /// refuse ranges) is followed by a HEAD and a download as usual.
+    async fn download_first_part(
+        &self,
+        dest: &Path,
+        transfer: &TransferOptions,
+        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+    ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+        let part_size = crate::hash::part_size_for(transfer.part_size);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(0..part_size)),
+            ..GetOptions::default()
+        };
+        let first = match self.store.get_opts(&self.key, options).await {
+            Ok(first) => first,
+            Err(object_store::Error::NotFound { .. }) => {
+                self.check_bucket().await?;
+                return Ok(None);
+            }
+            Err(source) => {
+                let err = self.remote_error(source);
+                if err.is_transient() {
+                    return Err(err);
+                }
+                tracing::debug!(error = %err, "first part refused, asking for the version first");
+                return super::head_then_download(self, dest, transfer, admit).await;
+            }
+        };
+        let version = version_of(&first);
+        let downloaded = match admit(&version) {
+            Ok(()) => download::ranged(self, dest, &version, transfer, Some(first)).await,
+            Err(err) => Err(err),
+        };
+        Ok(Some((version, downloaded)))
     }
 
     /// Uploads `payload` if `condition` holds, mapping a failed
@@ -603,7 +620,20 @@ impl RemoteStore for ObjectStoreRemote {
         expected: &RemoteVersion,
         transfer: &TransferOptions,
     ) -> Result<Downloaded> {
-        download::ranged(self, dest, expected, transfer).await
+        download::ranged(self, dest, expected, transfer, None).await
+    }
+
+    async fn download_current(
+        &self,
+        dest: &Path,
+        transfer: &TransferOptions,
+        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+    ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+        if let Backend::File { .. } = &self.backend {
+            // the file backend's version is read under its lock
+            return super::head_then_download(self, dest, transfer, admit).await;
+        }
+        self.download_first_part(dest, transfer, admit).await
     }
 
     async fn upload(
@@ -617,6 +647,33 @@ impl RemoteStore for ObjectStoreRemote {
         }
         let payload = file_payload(src, &self.backend)?;
         self.put(payload, condition, stamp).await
+    }
+}
+
+/// The version a HEAD or GET response describes, with the stamp read from
+/// its metadata.
+fn version_of(response: &GetResult) -> RemoteVersion {
+    let metadata = |key: &'static str| {
+        response
+            .attributes
+            .get(&Attribute::Metadata(key.into()))
+            .map(|value| value.as_ref().to_owned())
+    };
+    let stamp = match (
+        metadata(HASH_METADATA_KEY).and_then(|hash| hash.parse().ok()),
+        metadata(SIZE_METADATA_KEY).and_then(|size| size.parse().ok()),
+        metadata(UPLOAD_ID_METADATA_KEY),
+    ) {
+        (Some(hash), Some(size), Some(id)) => Some(Stamp::with_id(hash, size, id)),
+        _ => None,
+    };
+    let meta = &response.meta;
+    RemoteVersion {
+        e_tag: meta.e_tag.clone(),
+        version: meta.version.clone(),
+        size: meta.size,
+        last_modified: Some(meta.last_modified.into()),
+        stamp,
     }
 }
 

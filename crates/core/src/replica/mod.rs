@@ -19,7 +19,9 @@ use crate::files::sync_dir;
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
 use crate::progress;
-use crate::remote::{ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition};
+use crate::remote::{
+    Downloaded, ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition,
+};
 use crate::report::{Inspection, Status, SyncAction, SyncReport};
 use crate::verify::{check_local_header, verify_download};
 use crate::{Error, Result};
@@ -183,6 +185,13 @@ impl Outcome {
         self.dirty = true;
         self
     }
+}
+
+/// One download of a version into a temp file, made.
+struct Attempt {
+    temp: tempfile::NamedTempFile,
+    result: Result<Downloaded>,
+    took: Duration,
 }
 
 impl Replica {
@@ -400,7 +409,7 @@ impl Replica {
                     (_, None) => {
                         return Err(self.remote_deleted());
                     }
-                    (true, Some(current)) => self.fetch_with(current, Some(replace)).await?,
+                    (true, Some(current)) => self.fetch_with(current, Some(replace), None).await?,
                     (false, current) => {
                         let source = Source::live(path, same_as_local, replace);
                         self.upload_dirty(hash, Some(current), source, policy)
@@ -1099,7 +1108,6 @@ impl Replica {
 
     /// The open and pull rules.
     async fn reconcile(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<Outcome> {
-        let current = self.remote.head().await?;
         let local_exists = match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(Error::NotAFile {
@@ -1111,8 +1119,10 @@ impl Replica {
             Err(e) => return Err(Error::io("read metadata of", &self.path, e)),
         };
         if !local_exists {
-            return match current {
-                Some(current) => self.fetch(current).await,
+            // nothing local to compare: the download itself says which
+            // version is current
+            return match self.fetch_current().await? {
+                Some(outcome) => Ok(outcome),
                 None if self.options.create_if_missing => {
                     File::create(&self.path).map_err(|e| Error::io("create", &self.path, e))?;
                     self.record(None, Some(ContentHash::of_bytes(&[])))?;
@@ -1123,6 +1133,7 @@ impl Replica {
                 }),
             };
         }
+        let current = self.remote.head().await?;
         if self.state.is_none() {
             return match current {
                 None => {
@@ -1265,7 +1276,7 @@ impl Replica {
                                 version = %current,
                                 "discarding the local changes: the policy keeps the remote's copy"
                             );
-                            let mut outcome = self.fetch_with(current, source.live).await?;
+                            let mut outcome = self.fetch_with(current, source.live, None).await?;
                             outcome.action = SyncAction::KeptRemote;
                             return Ok(outcome);
                         }
@@ -1515,85 +1526,125 @@ impl Replica {
     /// and makes it the local copy; restarts when the remote changes during
     /// the download.
     async fn fetch(&mut self, version: RemoteVersion) -> Result<Outcome> {
-        self.fetch_with(version, None).await
+        self.fetch_with(version, None, None).await
+    }
+
+    /// [`fetch`](Self::fetch) of whatever version is current, learnt from
+    /// the download itself ([`RemoteStore::download_current`]); `None` when
+    /// the remote does not exist.
+    async fn fetch_current(&mut self) -> Result<Option<Outcome>> {
+        let temp = self.temp_file("download")?;
+        let asked = Instant::now();
+        let (path, url) = (&self.path, &self.url);
+        let admit = |version: &RemoteVersion| local::check_free_space(path, url, version.size);
+        let transfer = &self.options.transfer;
+        let current =
+            progress::download_current(&*self.remote, temp.path(), transfer, &admit).await?;
+        let Some((version, result)) = current else {
+            return Ok(None);
+        };
+        let first = Attempt {
+            temp,
+            result,
+            took: asked.elapsed(),
+        };
+        self.fetch_with(version, None, Some(first)).await.map(Some)
     }
 
     /// [`fetch`](Self::fetch), or, with `live`, writing the download into the
     /// open database through `live` instead of renaming it into place.
+    /// `first` is a first attempt already made at `version`.
     async fn fetch_with(
         &mut self,
         mut version: RemoteVersion,
         live: Option<&dyn LiveReplace>,
+        mut first: Option<Attempt>,
     ) -> Result<Outcome> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            local::check_free_space(&self.path, &self.url, version.size)?;
-            let temp = self.temp_file("download")?;
-            let asked = Instant::now();
-            let transfer = &self.options.transfer;
-            let result = progress::download(&*self.remote, temp.path(), &version, transfer).await;
-            if let Ok(downloaded) = &result {
-                self.observe(downloaded.size, asked.elapsed());
-            }
+            let Attempt { temp, result, took } = match first.take() {
+                Some(made) => made,
+                None => {
+                    local::check_free_space(&self.path, &self.url, version.size)?;
+                    let temp = self.temp_file("download")?;
+                    let asked = Instant::now();
+                    let transfer = &self.options.transfer;
+                    let result =
+                        progress::download(&*self.remote, temp.path(), &version, transfer).await;
+                    Attempt {
+                        temp,
+                        result,
+                        took: asked.elapsed(),
+                    }
+                }
+            };
             match result {
                 Ok(downloaded) => {
-                    let received = downloaded.size;
-                    let hash = verify_download(&self.url, temp.path(), &version, &downloaded)?;
-                    if let Some(replace) = live {
-                        replace.replace(temp.path()).await?;
-                        self.write_base_copy(temp.path(), hash)?;
-                        self.record_live(version, hash, temp.path())?;
-                        return Ok(Outcome {
-                            action: SyncAction::Downloaded,
-                            down: received,
-                            up: 0,
-                            dirty: false,
-                        });
-                    }
-                    // announced first: a crash between the rename and the
-                    // record leaves a copy the next open recognises
-                    let mut state = self
-                        .state
-                        .clone()
-                        .unwrap_or_else(|| State::new(&self.url, None, None));
-                    state.installing = Some(Installing {
-                        version: version.clone(),
-                        hash,
-                        rebased_on: None,
-                    });
-                    self.save(state)?;
-                    self.write_base_copy(temp.path(), hash)?;
-                    let temp_path = temp.into_temp_path();
-                    self.install(&temp_path)?;
-                    temp_path
-                        .keep()
-                        .map_err(|e| Error::io("keep", &self.path, e.error))?;
-                    self.record(Some(version), Some(hash))?;
-                    return Ok(Outcome {
-                        action: SyncAction::Downloaded,
-                        down: received,
-                        up: 0,
-                        dirty: false,
-                    });
+                    self.observe(downloaded.size, took);
+                    return self.take_download(temp, version, &downloaded, live).await;
                 }
                 Err(err) if err.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
                     tracing::info!(error = %err, attempt, "download interrupted, restarting");
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
-                Err(Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
+                Err(err @ Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
                     tracing::info!(attempt, "remote changed during download, restarting");
                     // writers are busy: give them a moment, longer each time
                     let pause = 10 * u64::from(attempt) + u64::from(jitter_ms());
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     match self.remote.head().await? {
                         Some(latest) => version = latest,
-                        None => return Err(result.expect_err("matched an error")),
+                        None => return Err(err),
                     }
                 }
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Checks the download of `version` in `temp` and makes it the local
+    /// copy (or, with `live`, writes it into the open database).
+    async fn take_download(
+        &mut self,
+        temp: tempfile::NamedTempFile,
+        version: RemoteVersion,
+        downloaded: &Downloaded,
+        live: Option<&dyn LiveReplace>,
+    ) -> Result<Outcome> {
+        let hash = verify_download(&self.url, temp.path(), &version, downloaded)?;
+        let outcome = Outcome {
+            action: SyncAction::Downloaded,
+            down: downloaded.size,
+            up: 0,
+            dirty: false,
+        };
+        if let Some(replace) = live {
+            replace.replace(temp.path()).await?;
+            self.write_base_copy(temp.path(), hash)?;
+            self.record_live(version, hash, temp.path())?;
+            return Ok(outcome);
+        }
+        // announced first: a crash between the rename and the record leaves
+        // a copy the next open recognises
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.installing = Some(Installing {
+            version: version.clone(),
+            hash,
+            rebased_on: None,
+        });
+        self.save(state)?;
+        self.write_base_copy(temp.path(), hash)?;
+        let temp_path = temp.into_temp_path();
+        self.install(&temp_path)?;
+        temp_path
+            .keep()
+            .map_err(|e| Error::io("keep", &self.path, e.error))?;
+        self.record(Some(version), Some(hash))?;
+        Ok(outcome)
     }
 
     /// Makes a copy of the file at `src`, which may be on another file

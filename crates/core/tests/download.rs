@@ -1,0 +1,139 @@
+//! The requests of a download: an open with nothing local asks no HEAD (its
+//! first GET says which version is current, and the other parts are pinned
+//! to that version), and falls back to a HEAD where that first GET cannot
+//! serve.
+
+mod common;
+
+use common::{put_raw, remote_values, seed};
+use s3sqlite_core::{RemoteStore, Replica, ReplicaOptions, SyncAction};
+use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database, seed_remote};
+
+/// Parts small enough that a 1 MiB database takes several.
+const PART: u64 = 256 * 1024;
+
+fn show(exchanges: &[Exchange]) -> String {
+    exchanges
+        .iter()
+        .map(|e| format!("{} If-Match: {:?} -> {:?}", e.method, e.if_match, e.status))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_cloud(fx: &Fixture) -> bool {
+    !matches!(fx.backend(), Backend::Memory | Backend::File)
+}
+
+/// A cold open of the remote `name` at `local`, in parts of [`PART`], with
+/// its requests in `log`.
+async fn open_logged(fx: &Fixture, name: &str, local: &str, log: &HttpLog) -> Replica {
+    let remote = fx
+        .builder(name)
+        .with_http_connector(log.connector())
+        .build()
+        .unwrap();
+    let options = ReplicaOptions::new()
+        .with_local_path(fx.local(local))
+        .with_part_size(PART)
+        .with_parallelism(2);
+    Replica::open(remote, options).await.unwrap()
+}
+
+s3sqlite_testkit::backend_tests!(
+    a_cold_open_asks_no_head,
+    a_cold_open_of_one_part_is_one_request,
+    a_cold_open_of_an_empty_object_asks_the_version_first,
+    a_cold_open_of_a_missing_object_creates_the_database,
+);
+
+async fn a_cold_open_asks_no_head(fx: Fixture) {
+    let url = fx.url("big.db");
+    seed_remote(&fx.remote("big.db"), |conn| {
+        pad_database(conn, 1)?;
+        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL); INSERT INTO t VALUES ('big')")
+    })
+    .await
+    .unwrap();
+    let current = fx.remote("big.db").head().await.unwrap().unwrap();
+    let parts = current.size.div_ceil(PART) as usize;
+    assert!(parts > 2, "{url}: {} bytes is too small a test", current.size);
+
+    let log = HttpLog::new();
+    let replica = open_logged(&fx, "big.db", "a.db", &log).await;
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    assert_eq!(replica.opened().bytes_down, current.size);
+    assert_eq!(replica.base(), Some(&current));
+    let exchanges = log.exchanges();
+    println!("{}: cold open of {parts} parts:\n{}", fx.backend(), show(&exchanges));
+    if is_cloud(&fx) {
+        assert!(exchanges.iter().all(|e| e.method == "GET"), "{}", show(&exchanges));
+        assert_eq!(exchanges.len(), parts, "{}", show(&exchanges));
+        // the first GET is whatever is current; the rest are pinned to it
+        assert_eq!(exchanges[0].if_match, None);
+        let tag = current.e_tag.as_deref().unwrap();
+        for pinned in &exchanges[1..] {
+            let sent = pinned.if_match.as_deref().unwrap();
+            assert_eq!(sent.trim_matches('"'), tag.trim_matches('"'));
+        }
+        assert!(exchanges.iter().all(|e| e.status == Some(206)));
+    } else {
+        assert!(exchanges.is_empty(), "no HTTP on {}", fx.backend());
+    }
+    drop(replica);
+    let conn = rusqlite::Connection::open(fx.local("a.db")).unwrap();
+    let v: String = conn.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, "big");
+}
+
+async fn a_cold_open_of_one_part_is_one_request(fx: Fixture) {
+    seed(&fx, "app.db", &["one"]).await;
+    let log = HttpLog::new();
+    let replica = open_logged(&fx, "app.db", "a.db", &log).await;
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    let exchanges = log.exchanges();
+    if is_cloud(&fx) {
+        assert_eq!(exchanges.len(), 1, "{}", show(&exchanges));
+        assert_eq!(exchanges[0].method, "GET");
+    }
+    // the version learnt from that GET is the one a HEAD reports: the
+    // next open finds the copy current without a download
+    drop(replica);
+    let log = HttpLog::new();
+    let replica = open_logged(&fx, "app.db", "a.db", &log).await;
+    assert_eq!(replica.opened().action, SyncAction::Reused);
+    if is_cloud(&fx) {
+        let exchanges = log.exchanges();
+        assert_eq!(exchanges.len(), 1, "{}", show(&exchanges));
+        assert_eq!(exchanges[0].method, "HEAD");
+    }
+    drop(replica);
+    assert_eq!(remote_values(&fx, "app.db").await, ["one"]);
+}
+
+async fn a_cold_open_of_an_empty_object_asks_the_version_first(fx: Fixture) {
+    // an empty file is an empty database; no range names its first byte
+    put_raw(&fx, "empty.db", Vec::new()).await;
+    let log = HttpLog::new();
+    let replica = open_logged(&fx, "empty.db", "a.db", &log).await;
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    assert_eq!(replica.opened().bytes_down, 0);
+    let exchanges = log.exchanges();
+    println!("{}: cold open of an empty object:\n{}", fx.backend(), show(&exchanges));
+    if is_cloud(&fx) {
+        let methods: Vec<&str> = exchanges.iter().map(|e| e.method.as_str()).collect();
+        assert_eq!(methods, ["GET", "HEAD", "GET"], "{}", show(&exchanges));
+    }
+    assert_eq!(std::fs::metadata(fx.local("a.db")).unwrap().len(), 0);
+}
+
+async fn a_cold_open_of_a_missing_object_creates_the_database(fx: Fixture) {
+    let log = HttpLog::new();
+    let replica = open_logged(&fx, "new.db", "a.db", &log).await;
+    assert_eq!(replica.opened().action, SyncAction::Created);
+    assert_eq!(replica.base(), None);
+    if is_cloud(&fx) {
+        let exchanges = log.exchanges();
+        assert_eq!(exchanges[0].method, "GET", "{}", show(&exchanges));
+        assert_eq!(exchanges[0].status, Some(404));
+    }
+}
