@@ -16,7 +16,9 @@
 //! - `push changed`: one small `UPDATE`, then a push (hash and upload);
 //! - `raw GET` / `raw PUT`: one single-stream object_store `get` of the same
 //!   object into memory and one `put` of those bytes, as the reference that
-//!   `cold open` and `push changed` are compared with (`ratio`).
+//!   `cold open` and `push changed` are compared with (`ratio`). Each raw GET
+//!   is made right before or right after the cold open of its run (in turn),
+//!   so that the two see the server in the same state.
 //!
 //! Every run uses its own key and local path. MB/s is 10^6 bytes per second.
 //! On `memory`, the raw GET and PUT hand over a shared buffer without copying,
@@ -404,13 +406,18 @@ async fn measure(
         .collect();
     let mut best = Best::default();
 
-    // downloads, and the reopens right after them
+    // downloads next to raw GETs of the same object (in turn first, so that
+    // neither gains from going second), and the reopens right after them
     for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
         eprintln!(
-            "[{name} {size_mib} MiB] run {}/{runs}: seed, cold open",
+            "[{name} {size_mib} MiB] run {}/{runs}: seed, cold open, raw GET",
             run + 1
         );
         seed(target, url, db, &dir.path().join(format!("seed{run}"))).await?;
+        let raw_first = run % 2 == 1;
+        if raw_first {
+            raw_get(target, url, &mut best).await?;
+        }
         // the database files this harness wrote are flushed first, so that the
         // open's fsync pays for its own file only
         settle_disk()?;
@@ -418,6 +425,9 @@ async fn measure(
         check(replica.opened(), SyncAction::Downloaded, "cold open")?;
         best.record(Op::ColdOpen, time, replica.opened().bytes_down);
         drop(replica);
+        if !raw_first {
+            raw_get(target, url, &mut best).await?;
+        }
         let (replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open")?;
         best.record(Op::WarmOpen, time, 0);
@@ -425,7 +435,7 @@ async fn measure(
 
     for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
         eprintln!(
-            "[{name} {size_mib} MiB] run {}/{runs}: warm opens, pushes, raw",
+            "[{name} {size_mib} MiB] run {}/{runs}: warm opens, pushes, raw PUT",
             run + 1
         );
         let (replica, time) = timed_open(target, url, local).await?;
@@ -447,7 +457,7 @@ async fn measure(
         best.record(Op::PushChanged, time, report.bytes_up);
         drop(replica);
 
-        raw_transfers(target, url, &mut best).await?;
+        raw_put(target, url, &mut best).await?;
     }
     eprintln!(
         "[{name} {size_mib} MiB] cold open {:.1} MB/s, push changed {:.1} MB/s",
@@ -457,17 +467,24 @@ async fn measure(
     Ok(best)
 }
 
-/// One single-stream GET of the object at `url` into memory, one PUT of the
-/// same bytes beside it; both objects are deleted afterwards.
-async fn raw_transfers(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
+/// One single-stream GET of the object at `url` into memory.
+async fn raw_get(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
+    let remote = target.remote(url)?;
+    let store: &dyn ObjectStore = remote.store().as_ref();
+    settle_disk()?;
+    let started = Instant::now();
+    let bytes = store.get(remote.key()).await?.bytes().await?;
+    best.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
+    Ok(())
+}
+
+/// One PUT of the bytes of the object at `url` beside it; both objects are
+/// deleted afterwards.
+async fn raw_put(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
     let remote = target.remote(url)?;
     let store: &dyn ObjectStore = remote.store().as_ref();
     let key = remote.key();
-
-    let started = Instant::now();
     let bytes = store.get(key).await?.bytes().await?;
-    best.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
-
     let raw_key = ObjectPath::from(format!("{key}.raw"));
     let len = bytes.len() as u64;
     let started = Instant::now();
