@@ -8,7 +8,12 @@
 //! For every backend and database size it measures, best of N runs:
 //!
 //! - `cold open`: [`Replica::open`] at a fresh local path while the remote
-//!   holds the database (a download);
+//!   holds the database (a download, in parts in parallel as set by
+//!   default);
+//! - `cold open, 1 GET`: the same with one part and one stream
+//!   (`with_part_size(u64::MAX)`, `with_parallelism(1)`): one request, as
+//!   the raw GET makes; the gap between the two rows is what the server
+//!   makes of parallel ranged GETs;
 //! - `warm open`: a reopen at the same path right after the cold open (one
 //!   HEAD, no read of the file: this row should stay flat as the size grows);
 //! - `warm open (again)`: the same, after pushes and reopens in between;
@@ -16,9 +21,9 @@
 //! - `push changed`: one small `UPDATE`, then a push (hash and upload);
 //! - `raw GET` / `raw PUT`: one single-stream object_store `get` of the same
 //!   object into memory and one `put` of those bytes, as the reference that
-//!   `cold open` and `push changed` are compared with (`ratio`). Each raw GET
-//!   is made right before or right after the cold open of its run (in turn),
-//!   so that the two see the server in the same state.
+//!   the cold opens and `push changed` are compared with (`ratio`). Each raw
+//!   GET is made beside the cold opens of its run (each first in turn), so
+//!   that they see the server in the same state.
 //!
 //! Every run uses its own key and local path. MB/s is 10^6 bytes per second.
 //! On `memory`, the raw GET and PUT hand over a shared buffer without copying,
@@ -98,6 +103,7 @@ impl Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     ColdOpen,
+    ColdOpenOneGet,
     WarmOpen,
     WarmOpenAgain,
     PushUnchanged,
@@ -110,6 +116,7 @@ impl Op {
     fn label(self) -> &'static str {
         match self {
             Op::ColdOpen => "cold open",
+            Op::ColdOpenOneGet => "cold open, 1 GET",
             Op::WarmOpen => "warm open",
             Op::WarmOpenAgain => "warm open (again)",
             Op::PushUnchanged => "push unchanged",
@@ -123,14 +130,14 @@ impl Op {
     fn transfers(self) -> bool {
         matches!(
             self,
-            Op::ColdOpen | Op::PushChanged | Op::RawGet | Op::RawPut
+            Op::ColdOpen | Op::ColdOpenOneGet | Op::PushChanged | Op::RawGet | Op::RawPut
         )
     }
 
     /// The raw operation this one is compared with.
     fn reference(self) -> Option<Op> {
         match self {
-            Op::ColdOpen => Some(Op::RawGet),
+            Op::ColdOpen | Op::ColdOpenOneGet => Some(Op::RawGet),
             Op::PushChanged => Some(Op::RawPut),
             _ => None,
         }
@@ -367,8 +374,15 @@ fn settle_disk() -> BenchResult<()> {
 }
 
 async fn timed_open(target: &Target, url: &str, local: &Path) -> BenchResult<(Replica, Duration)> {
+    timed_open_with(target, url, ReplicaOptions::new().with_local_path(local)).await
+}
+
+async fn timed_open_with(
+    target: &Target,
+    url: &str,
+    options: ReplicaOptions,
+) -> BenchResult<(Replica, Duration)> {
     let remote = target.remote(url)?;
-    let options = ReplicaOptions::new().with_local_path(local);
     let started = Instant::now();
     let replica = Replica::open(remote, options).await?;
     Ok((replica, started.elapsed()))
@@ -406,27 +420,36 @@ async fn measure(
         .collect();
     let mut best = Best::default();
 
-    // downloads next to raw GETs of the same object (in turn first, so that
-    // neither gains from going second), and the reopens right after them
+    // downloads next to raw GETs of the same object (each first in turn, so
+    // that none gains from its place), and the reopens right after them
     for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
         eprintln!(
-            "[{name} {size_mib} MiB] run {}/{runs}: seed, cold open, raw GET",
+            "[{name} {size_mib} MiB] run {}/{runs}: seed, cold opens, raw GET",
             run + 1
         );
         seed(target, url, db, &dir.path().join(format!("seed{run}"))).await?;
-        let raw_first = run % 2 == 1;
-        if raw_first {
-            raw_get(target, url, &mut best).await?;
-        }
-        // the database files this harness wrote are flushed first, so that the
-        // open's fsync pays for its own file only
-        settle_disk()?;
-        let (replica, time) = timed_open(target, url, local).await?;
-        check(replica.opened(), SyncAction::Downloaded, "cold open")?;
-        best.record(Op::ColdOpen, time, replica.opened().bytes_down);
-        drop(replica);
-        if !raw_first {
-            raw_get(target, url, &mut best).await?;
+        let one_get = local.with_file_name("one-get.db");
+        for turn in 0..3 {
+            // the database files this harness wrote are flushed first, so
+            // that the open's fsync pays for its own file only
+            settle_disk()?;
+            match (run + turn) % 3 {
+                0 => {
+                    let (replica, time) = timed_open(target, url, local).await?;
+                    check(replica.opened(), SyncAction::Downloaded, "cold open")?;
+                    best.record(Op::ColdOpen, time, replica.opened().bytes_down);
+                }
+                1 => {
+                    let options = ReplicaOptions::new()
+                        .with_local_path(&one_get)
+                        .with_part_size(u64::MAX)
+                        .with_parallelism(1);
+                    let (replica, time) = timed_open_with(target, url, options).await?;
+                    check(replica.opened(), SyncAction::Downloaded, "cold open, 1 GET")?;
+                    best.record(Op::ColdOpenOneGet, time, replica.opened().bytes_down);
+                }
+                _ => raw_get(target, url, &mut best).await?,
+            }
         }
         let (replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open")?;

@@ -1,12 +1,15 @@
 //! The requests of a download: an open with nothing local asks no HEAD (its
 //! first GET says which version is current, and the other parts are pinned
 //! to that version), and falls back to a HEAD where that first GET cannot
-//! serve.
+//! serve; and cold opens racing a writer never mix two versions.
 
 mod common;
 
-use common::{put_raw, remote_values, seed};
-use s3sqlite_core::{RemoteStore, Replica, ReplicaOptions, SyncAction};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{put_raw, remote_values, seed, values, write};
+use s3sqlite_core::{Error, RemoteStore, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database, seed_remote};
 
 /// Parts small enough that a 1 MiB database takes several.
@@ -44,6 +47,7 @@ s3sqlite_testkit::backend_tests!(
     a_cold_open_of_one_part_is_one_request,
     a_cold_open_of_an_empty_object_asks_the_version_first,
     a_cold_open_of_a_missing_object_creates_the_database,
+    cold_opens_racing_a_writer_never_mix_versions,
 );
 
 async fn a_cold_open_asks_no_head(fx: Fixture) {
@@ -56,7 +60,11 @@ async fn a_cold_open_asks_no_head(fx: Fixture) {
     .unwrap();
     let current = fx.remote("big.db").head().await.unwrap().unwrap();
     let parts = current.size.div_ceil(PART) as usize;
-    assert!(parts > 2, "{url}: {} bytes is too small a test", current.size);
+    assert!(
+        parts > 2,
+        "{url}: {} bytes is too small a test",
+        current.size
+    );
 
     let log = HttpLog::new();
     let replica = open_logged(&fx, "big.db", "a.db", &log).await;
@@ -64,9 +72,17 @@ async fn a_cold_open_asks_no_head(fx: Fixture) {
     assert_eq!(replica.opened().bytes_down, current.size);
     assert_eq!(replica.base(), Some(&current));
     let exchanges = log.exchanges();
-    println!("{}: cold open of {parts} parts:\n{}", fx.backend(), show(&exchanges));
+    println!(
+        "{}: cold open of {parts} parts:\n{}",
+        fx.backend(),
+        show(&exchanges)
+    );
     if is_cloud(&fx) {
-        assert!(exchanges.iter().all(|e| e.method == "GET"), "{}", show(&exchanges));
+        assert!(
+            exchanges.iter().all(|e| e.method == "GET"),
+            "{}",
+            show(&exchanges)
+        );
         assert_eq!(exchanges.len(), parts, "{}", show(&exchanges));
         // the first GET is whatever is current; the rest are pinned to it
         assert_eq!(exchanges[0].if_match, None);
@@ -118,7 +134,11 @@ async fn a_cold_open_of_an_empty_object_asks_the_version_first(fx: Fixture) {
     assert_eq!(replica.opened().action, SyncAction::Downloaded);
     assert_eq!(replica.opened().bytes_down, 0);
     let exchanges = log.exchanges();
-    println!("{}: cold open of an empty object:\n{}", fx.backend(), show(&exchanges));
+    println!(
+        "{}: cold open of an empty object:\n{}",
+        fx.backend(),
+        show(&exchanges)
+    );
     if is_cloud(&fx) {
         let methods: Vec<&str> = exchanges.iter().map(|e| e.method.as_str()).collect();
         assert_eq!(methods, ["GET", "HEAD", "GET"], "{}", show(&exchanges));
@@ -135,5 +155,94 @@ async fn a_cold_open_of_a_missing_object_creates_the_database(fx: Fixture) {
         let exchanges = log.exchanges();
         assert_eq!(exchanges[0].method, "GET", "{}", show(&exchanges));
         assert_eq!(exchanges[0].status, Some(404));
+    }
+}
+
+async fn cold_opens_racing_a_writer_never_mix_versions(fx: Fixture) {
+    seed_remote(&fx.remote("raced.db"), |conn| {
+        pad_database(conn, 1)?;
+        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL); INSERT INTO t VALUES ('seed')")
+    })
+    .await
+    .unwrap();
+    let mut writer = fx
+        .open("raced.db", "writer.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut pushed = 0;
+            while !stop.load(Ordering::Relaxed) {
+                pushed += 1;
+                write(writer.local_path(), &[&format!("w{pushed}")]);
+                writer.push().await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            pushed
+        })
+    };
+    let (mut opened, mut gave_up, mut restarted) = (0, 0, 0);
+    for round in 1..=40 {
+        if restarted >= 3 && opened >= 10 {
+            break;
+        }
+        let log = HttpLog::new();
+        let local = format!("reader{round}/a.db");
+        let remote = fx
+            .builder("raced.db")
+            .with_http_connector(log.connector())
+            .build()
+            .unwrap();
+        let options = ReplicaOptions::new()
+            .with_local_path(fx.local(&local))
+            .with_part_size(PART)
+            .with_parallelism(2);
+        let result = Replica::open(remote, options).await;
+        // a pinned part refused: the remote moved after the version was read
+        if log.exchanges().iter().any(|e| e.status == Some(412)) {
+            restarted += 1;
+        }
+        match result {
+            Ok(replica) => {
+                assert_eq!(replica.opened().action, SyncAction::Downloaded);
+                opened += 1;
+            }
+            Err(Error::ChangedDuringDownload { .. }) => {
+                // a writer this busy can outrun every restart: the open
+                // gives up, and leaves nothing behind
+                gave_up += 1;
+                println!("round {round} gave up:\n{}", show(&log.exchanges()));
+                let folder = fx.local(&local).parent().unwrap().to_owned();
+                assert!(!folder.exists(), "round {round} left {}", folder.display());
+                continue;
+            }
+            Err(err) => panic!("round {round}: {err}"),
+        }
+        let got = values(&fx.local(&local));
+        let expected: Vec<String> = std::iter::once("seed".to_owned())
+            .chain((1..got.len()).map(|i| format!("w{i}")))
+            .collect();
+        assert_eq!(got, expected, "round {round} got a version no one pushed");
+        let conn = rusqlite::Connection::open(fx.local(&local)).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let pushed = writing.await.unwrap();
+    println!(
+        "{}: {opened} cold opens and {gave_up} given up beside {pushed} pushes; \
+         {restarted} opens restarted on a newer version",
+        fx.backend()
+    );
+    assert!(opened > 0, "no open got through");
+    if is_cloud(&fx) {
+        assert!(
+            restarted > 0,
+            "no open raced the writer: the test proves nothing"
+        );
     }
 }

@@ -109,8 +109,13 @@ async fn changed_or(remote: &ObjectStoreRemote, expected: &RemoteVersion, err: E
     }
 }
 
-/// How much of a part is gathered before it is written.
-const WRITE_SIZE: usize = 1 << 20;
+/// How much of a part is gathered before it goes to the part's writer.
+const WRITE_SIZE: usize = 256 << 10;
+
+/// How many gathered batches of a part may wait for its writer: a part
+/// holds at most this many plus two (one gathering, one being written)
+/// times [`WRITE_SIZE`] in memory.
+const QUEUED_BATCHES: usize = 4;
 
 /// A spawned part, aborted when dropped: a download that fails stops the
 /// others.
@@ -163,8 +168,9 @@ struct Writeback {
 
 impl Pinned {
     /// Fetches `range` (`start..end`), unless `received` is its response
-    /// already, writes it at `start` and hashes it as it arrives (in
-    /// batches of at least [`WRITE_SIZE`]); returns the part's hasher.
+    /// already, and hands its bytes, in batches of at least [`WRITE_SIZE`],
+    /// to a writer that writes them at `start` on and hashes them, so that
+    /// the body is read on while the disk works; returns the part's hasher.
     async fn fetch_and_write(
         self: Arc<Self>,
         received: Option<GetResult>,
@@ -177,7 +183,7 @@ impl Pinned {
             None => self.get(range).await?,
         };
         let mut body = response.into_stream();
-        let mut hasher = ContentHash::part_hasher(start);
+        let (batches, writer) = Arc::clone(&self).writer(start);
         let mut pending: Vec<Bytes> = Vec::new();
         let (mut at, mut pending_len) = (start, 0usize);
         loop {
@@ -189,37 +195,24 @@ impl Pinned {
                     url: self.url.clone(),
                     source,
                 })?;
-            if let Some(chunk) = &next {
+            if let Some(chunk) = next.clone() {
                 pending_len += chunk.len();
-                pending.push(chunk.clone());
+                pending.push(chunk);
             }
             if pending_len >= WRITE_SIZE || (next.is_none() && pending_len > 0) {
-                let batch = std::mem::take(&mut pending);
-                let (offset, batch_len) = (at, pending_len as u64);
-                at += batch_len;
+                at += pending_len as u64;
                 pending_len = 0;
-                let this = Arc::clone(&self);
-                hasher = tokio::task::spawn_blocking(move || {
-                    let mut offset = offset;
-                    for chunk in &batch {
-                        write_at(&this.file, chunk, offset)
-                            .map_err(|e| Error::io("write", &this.dest, e))?;
-                        hasher.update(chunk);
-                        offset += chunk.len() as u64;
-                    }
-                    Ok::<_, Error>(hasher)
-                })
-                .await
-                .expect("positioned write panicked")?;
-                self.wrote(batch_len)?;
-                if let Some(counter) = &self.counter {
-                    counter.add(batch_len);
+                if batches.send(std::mem::take(&mut pending)).await.is_err() {
+                    // the writer failed: its error is the part's
+                    break;
                 }
             }
             if next.is_none() {
                 break;
             }
         }
+        drop(batches);
+        let hasher = writer.await.expect("part writer panicked")?;
         if at != end {
             return Err(Error::Truncated {
                 url: self.url.clone(),
@@ -228,6 +221,40 @@ impl Pinned {
             });
         }
         Ok(hasher)
+    }
+
+    /// A blocking task that writes the batches it is sent one after
+    /// another from `start` on and hashes them, and the sender that feeds
+    /// it (at most [`QUEUED_BATCHES`] wait); it ends when the sender is
+    /// dropped, with the hasher, or at the first failed write.
+    fn writer(
+        self: Arc<Self>,
+        start: u64,
+    ) -> (
+        tokio::sync::mpsc::Sender<Vec<Bytes>>,
+        tokio::task::JoinHandle<Result<blake3::Hasher>>,
+    ) {
+        let (batches, mut arriving) = tokio::sync::mpsc::channel::<Vec<Bytes>>(QUEUED_BATCHES);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut hasher = ContentHash::part_hasher(start);
+            let mut offset = start;
+            while let Some(batch) = arriving.blocking_recv() {
+                let mut len = 0;
+                for chunk in &batch {
+                    write_at(&self.file, chunk, offset + len)
+                        .map_err(|e| Error::io("write", &self.dest, e))?;
+                    hasher.update(chunk);
+                    len += chunk.len() as u64;
+                }
+                offset += len;
+                self.wrote(len)?;
+                if let Some(counter) = &self.counter {
+                    counter.add(len);
+                }
+            }
+            Ok(hasher)
+        });
+        (batches, writer)
     }
 
     /// Counts `bytes` just written, and starts a flush in the background
