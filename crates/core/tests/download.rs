@@ -1,7 +1,7 @@
 //! The requests of a download: an open with nothing local asks no HEAD (its
 //! first GET says which version is current, and the other parts are pinned
 //! to that version), and falls back to a HEAD where that first GET cannot
-//! serve; and cold opens racing a writer never mix two versions.
+//! serve; and cold opens racing a busy writer each get one whole version.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{put_raw, remote_values, seed, values, write};
-use s3sqlite_core::{Error, RemoteStore, Replica, ReplicaOptions, SyncAction};
+use s3sqlite_core::{RemoteStore, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database, seed_remote};
 
 /// Parts small enough that a 1 MiB database takes several.
@@ -47,7 +47,7 @@ s3sqlite_testkit::backend_tests!(
     a_cold_open_of_one_part_is_one_request,
     a_cold_open_of_an_empty_object_asks_the_version_first,
     a_cold_open_of_a_missing_object_creates_the_database,
-    cold_opens_racing_a_writer_never_mix_versions,
+    cold_opens_racing_a_busy_writer_get_one_whole_version,
 );
 
 async fn a_cold_open_asks_no_head(fx: Fixture) {
@@ -158,7 +158,7 @@ async fn a_cold_open_of_a_missing_object_creates_the_database(fx: Fixture) {
     }
 }
 
-async fn cold_opens_racing_a_writer_never_mix_versions(fx: Fixture) {
+async fn cold_opens_racing_a_busy_writer_get_one_whole_version(fx: Fixture) {
     seed_remote(&fx.remote("raced.db"), |conn| {
         pad_database(conn, 1)?;
         conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL); INSERT INTO t VALUES ('seed')")
@@ -178,12 +178,12 @@ async fn cold_opens_racing_a_writer_never_mix_versions(fx: Fixture) {
                 pushed += 1;
                 write(writer.local_path(), &[&format!("w{pushed}")]);
                 writer.push().await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             pushed
         })
     };
-    let (mut opened, mut gave_up, mut restarted) = (0, 0, 0);
+    let (mut opened, mut restarted) = (0, 0);
     for round in 1..=40 {
         if restarted >= 3 && opened >= 10 {
             break;
@@ -204,22 +204,11 @@ async fn cold_opens_racing_a_writer_never_mix_versions(fx: Fixture) {
         if log.exchanges().iter().any(|e| e.status == Some(412)) {
             restarted += 1;
         }
-        match result {
-            Ok(replica) => {
-                assert_eq!(replica.opened().action, SyncAction::Downloaded);
-                opened += 1;
-            }
-            Err(Error::ChangedDuringDownload { .. }) => {
-                // a writer this busy can outrun every restart: the open
-                // gives up, and leaves nothing behind
-                gave_up += 1;
-                println!("round {round} gave up:\n{}", show(&log.exchanges()));
-                let folder = fx.local(&local).parent().unwrap().to_owned();
-                assert!(!folder.exists(), "round {round} left {}", folder.display());
-                continue;
-            }
-            Err(err) => panic!("round {round}: {err}"),
-        }
+        let replica =
+            result.unwrap_or_else(|err| panic!("round {round}: {err}\n{}", show(&log.exchanges())));
+        assert_eq!(replica.opened().action, SyncAction::Downloaded);
+        opened += 1;
+        drop(replica);
         let got = values(&fx.local(&local));
         let expected: Vec<String> = std::iter::once("seed".to_owned())
             .chain((1..got.len()).map(|i| format!("w{i}")))
@@ -234,11 +223,10 @@ async fn cold_opens_racing_a_writer_never_mix_versions(fx: Fixture) {
     stop.store(true, Ordering::Relaxed);
     let pushed = writing.await.unwrap();
     println!(
-        "{}: {opened} cold opens and {gave_up} given up beside {pushed} pushes; \
+        "{}: {opened} cold opens beside {pushed} pushes; \
          {restarted} opens restarted on a newer version",
         fx.backend()
     );
-    assert!(opened > 0, "no open got through");
     if is_cloud(&fx) {
         assert!(
             restarted > 0,

@@ -20,7 +20,8 @@ use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
 use crate::progress;
 use crate::remote::{
-    Downloaded, ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, WriteCondition,
+    Downloaded, ObjectStoreRemote, RemoteStore, RemoteVersion, Stamp, TransferOptions,
+    WriteCondition,
 };
 use crate::report::{Inspection, Status, SyncAction, SyncReport};
 use crate::verify::{check_local_header, verify_download};
@@ -31,6 +32,11 @@ pub(crate) use self::options::default_local_path;
 
 /// How often a download is tried when the remote keeps changing under it.
 const DOWNLOAD_ATTEMPTS: u32 = 10;
+
+/// From this attempt on, a download that lost its version to a writer
+/// mid-way is made as one GET of whatever is current, which no writer can
+/// tear, instead of parts pinned to a version that may move again.
+const ONE_GET_FROM_ATTEMPT: u32 = 3;
 
 /// How many unrecorded uploads the state file remembers.
 const MAX_PENDING: usize = 8;
@@ -1533,22 +1539,33 @@ impl Replica {
     /// the download itself ([`RemoteStore::download_current`]); `None` when
     /// the remote does not exist.
     async fn fetch_current(&mut self) -> Result<Option<Outcome>> {
+        let transfer = self.options.transfer.clone();
+        match self.attempt_current(&transfer).await? {
+            Some((version, first)) => self.fetch_with(version, None, Some(first)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One download of whatever version is current into a temp file, in
+    /// the parts `transfer` says; `None` when the remote does not exist.
+    async fn attempt_current(
+        &self,
+        transfer: &TransferOptions,
+    ) -> Result<Option<(RemoteVersion, Attempt)>> {
         let temp = self.temp_file("download")?;
         let asked = Instant::now();
         let (path, url) = (&self.path, &self.url);
         let admit = |version: &RemoteVersion| local::check_free_space(path, url, version.size);
-        let transfer = &self.options.transfer;
         let current =
             progress::download_current(&*self.remote, temp.path(), transfer, &admit).await?;
-        let Some((version, result)) = current else {
-            return Ok(None);
-        };
-        let first = Attempt {
-            temp,
-            result,
-            took: asked.elapsed(),
-        };
-        self.fetch_with(version, None, Some(first)).await.map(Some)
+        Ok(current.map(|(version, result)| {
+            let attempt = Attempt {
+                temp,
+                result,
+                took: asked.elapsed(),
+            };
+            (version, attempt)
+        }))
     }
 
     /// [`fetch`](Self::fetch), or, with `live`, writing the download into the
@@ -1593,9 +1610,27 @@ impl Replica {
                     // writers are busy: give them a moment, longer each time
                     let pause = 10 * u64::from(attempt) + u64::from(jitter_ms());
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    match self.remote.head().await? {
-                        Some(latest) => version = latest,
-                        None => return Err(err),
+                    if attempt < ONE_GET_FROM_ATTEMPT - 1 {
+                        match self.remote.head().await? {
+                            Some(latest) => version = latest,
+                            None => return Err(err),
+                        }
+                    } else {
+                        // a writer that keeps moving the remote between the
+                        // parts cannot tear one GET: it is one version
+                        let one_get = self
+                            .options
+                            .transfer
+                            .clone()
+                            .with_part_size(u64::MAX)
+                            .with_parallelism(1);
+                        match self.attempt_current(&one_get).await? {
+                            Some((latest, made)) => {
+                                version = latest;
+                                first = Some(made);
+                            }
+                            None => return Err(err),
+                        }
                     }
                 }
                 Err(err) => return Err(err),
