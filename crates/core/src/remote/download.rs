@@ -19,14 +19,16 @@ use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`
 /// (rounded down to a power of two), at most `transfer.parallelism` in
-/// flight, each written at its offset and hashed as it arrives, so the file
-/// is never read back and no part waits for another; a part that ends frees
-/// its slot at once. The file goes to disk in the background as it is
-/// written, and is flushed whole before this returns. The parts are
-/// subtrees of BLAKE3's tree: their hashes combine into the whole file's.
-/// Every part is pinned to the version (`If-Match` on the entity tag, and
-/// the version id where there is one), so an overwrite mid-download fails
-/// the download instead of tearing the file.
+/// flight, each written at its offset and hashed by a writer of its own
+/// while its body is still being read, so the file is never read back, the
+/// network never waits for the disk, and no part waits for another; a part
+/// that ends frees its slot at once. The file goes to disk in the
+/// background as it is written, and is flushed whole before this returns.
+/// The parts are subtrees of BLAKE3's tree: their hashes combine into the
+/// whole file's. Every part asked for here is pinned to the version
+/// (`If-Match` on the entity tag, and the version id where there is one),
+/// so an overwrite mid-download fails the download instead of tearing the
+/// file.
 ///
 /// `first`, when given, is the response to a GET of the first part (the
 /// range `0..part size`) that `expected` was read from: its body is the
