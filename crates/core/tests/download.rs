@@ -1,7 +1,9 @@
 //! The requests of a download: an open with nothing local asks no HEAD (its
 //! first GET says which version is current, and the other parts are pinned
 //! to that version), and falls back to a HEAD where that first GET cannot
-//! serve; and cold opens racing a busy writer each get one whole version.
+//! serve; a download whose version moves restarts on the newer one, and ends
+//! as one GET when it keeps losing; cold opens racing a busy writer each get
+//! one whole version.
 
 mod common;
 
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{put_raw, remote_values, seed, values, write};
+use object_store::ObjectStoreExt;
 use s3sqlite_core::{RemoteStore, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database, seed_remote};
 
@@ -48,6 +51,8 @@ s3sqlite_testkit::backend_tests!(
     a_cold_open_of_an_empty_object_asks_the_version_first,
     a_cold_open_of_a_missing_object_creates_the_database,
     cold_opens_racing_a_busy_writer_get_one_whole_version,
+    a_remote_moved_mid_download_restarts_on_the_newer_version,
+    a_download_that_keeps_losing_its_version_ends_as_one_get,
 );
 
 async fn a_cold_open_asks_no_head(fx: Fixture) {
@@ -227,10 +232,113 @@ async fn cold_opens_racing_a_busy_writer_get_one_whole_version(fx: Fixture) {
          {restarted} opens restarted on a newer version",
         fx.backend()
     );
+    // how often the writer lands between two parts depends on the server's
+    // locking (LocalStack makes a PUT wait for the GETs it is serving);
+    // the restart itself is proved at an exact point below
+}
+
+/// A database of 1 MiB and a few rows, `values`, as bytes.
+fn database(fx: &Fixture, values: &[&str]) -> Vec<u8> {
+    let path = fx.dir().join(format!("db-{}.db", values.len()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    pad_database(&conn, 1).unwrap();
+    conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL)")
+        .unwrap();
+    for v in values {
+        conn.execute("INSERT INTO t VALUES (?1)", [v]).unwrap();
+    }
+    conn.close().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// A cold open in parts of [`PART`], one at a time, whose remote another
+/// tool overwrites just before each of the first `moves` pinned GETs, with
+/// the versions `v2`, `v3`, …; returns the replica, its requests and the
+/// values of the last version put.
+async fn open_moved(fx: &Fixture, moves: usize) -> (Replica, Vec<Exchange>, Vec<String>) {
+    let all: Vec<String> = (1..=moves + 1).map(|i| format!("v{i}")).collect();
+    let versions: Vec<Vec<u8>> = (1..=moves + 1)
+        .map(|n| database(fx, &all[..n].iter().map(String::as_str).collect::<Vec<_>>()))
+        .collect();
+    put_raw(fx, "moved.db", versions[0].clone()).await;
+    let log = HttpLog::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let (remote, versions) = (Arc::new(fx.remote("moved.db")), Arc::new(versions));
+    log.before_pinned_gets(moves, move || {
+        let (remote, versions, next) = (remote.clone(), versions.clone(), next.clone());
+        Box::pin(async move {
+            let n = next.fetch_add(1, Ordering::SeqCst);
+            let bytes = versions[n].clone();
+            remote
+                .store()
+                .put(remote.key(), bytes.into())
+                .await
+                .unwrap();
+        })
+    });
+    let remote = fx
+        .builder("moved.db")
+        .with_http_connector(log.connector())
+        .build()
+        .unwrap();
+    let options = ReplicaOptions::new()
+        .with_local_path(fx.local("a.db"))
+        .with_part_size(PART)
+        .with_parallelism(1);
+    let replica = Replica::open(remote, options).await.unwrap();
+    (replica, log.exchanges(), all)
+}
+
+async fn a_remote_moved_mid_download_restarts_on_the_newer_version(fx: Fixture) {
+    let (replica, exchanges, all) = open_moved(&fx, 1).await;
+    println!(
+        "{}: moved once mid-download:\n{}",
+        fx.backend(),
+        show(&exchanges)
+    );
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    let got = values(replica.local_path());
     if is_cloud(&fx) {
-        assert!(
-            restarted > 0,
-            "no open raced the writer: the test proves nothing"
+        // the first part came unpinned, the second was refused on the old tag
+        assert_eq!(exchanges[0].if_match, None);
+        assert_eq!(exchanges[1].status, Some(412), "{}", show(&exchanges));
+        assert_eq!(got, all);
+        let current = fx.remote("moved.db").head().await.unwrap().unwrap();
+        assert_eq!(replica.base(), Some(&current));
+    } else {
+        assert_eq!(got, ["v1"], "no HTTP on {}, so no move", fx.backend());
+    }
+}
+
+async fn a_download_that_keeps_losing_its_version_ends_as_one_get(fx: Fixture) {
+    let (replica, exchanges, all) = open_moved(&fx, 2).await;
+    println!(
+        "{}: moved twice mid-download:\n{}",
+        fx.backend(),
+        show(&exchanges)
+    );
+    assert_eq!(replica.opened().action, SyncAction::Downloaded);
+    let got = values(replica.local_path());
+    if is_cloud(&fx) {
+        let refused = exchanges.iter().filter(|e| e.status == Some(412)).count();
+        assert_eq!(refused, 2, "{}", show(&exchanges));
+        // the third attempt: one GET of whatever is current, nothing pinned
+        let last = exchanges.last().unwrap();
+        assert_eq!(
+            (last.method.as_str(), last.if_match.as_deref()),
+            ("GET", None)
         );
+        let after_second_refusal = exchanges
+            .iter()
+            .rposition(|e| e.status == Some(412))
+            .unwrap();
+        let gets = exchanges[after_second_refusal + 1..]
+            .iter()
+            .filter(|e| e.method == "GET")
+            .count();
+        assert_eq!(gets, 1, "{}", show(&exchanges));
+        assert_eq!(got, all);
+    } else {
+        assert_eq!(got, ["v1"], "no HTTP on {}, so no move", fx.backend());
     }
 }

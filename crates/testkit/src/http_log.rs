@@ -1,6 +1,9 @@
 //! [`HttpLog`]: an HTTP connector that records what a cloud remote sends.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::future::BoxFuture;
 
 use object_store::ClientOptions;
 use object_store::client::{
@@ -32,13 +35,31 @@ impl Exchange {
     }
 }
 
-#[derive(Debug, Default)]
+/// What [`HttpLog::before_pinned_gets`] runs.
+type Action = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+#[derive(Default)]
 struct State {
     exchanges: Vec<Exchange>,
+    /// Run before each of the next so many `GET`s that carry `If-Match`.
+    before_pinned_gets: Option<(usize, Action)>,
     /// Answers `412` to a conditional PUT this many more times with
     /// `500 UnknownError`, as Ceph's RADOS Gateway does to some losers of a
     /// race.
     precondition_as_500: usize,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("exchanges", &self.exchanges)
+            .field("precondition_as_500", &self.precondition_as_500)
+            .field(
+                "before_pinned_gets",
+                &self.before_pinned_gets.as_ref().map(|(times, _)| times),
+            )
+            .finish()
+    }
 }
 
 /// Records every request of a cloud remote built with it, and can answer
@@ -107,6 +128,24 @@ impl HttpLog {
         self.lock().precondition_as_500 = times;
     }
 
+    /// Runs `action` to its end just before each of the next `times` GETs
+    /// that carry `If-Match` goes out: the parts of a download pinned to a
+    /// version, so that `action` can move the remote in between, at an
+    /// exact point of the download.
+    ///
+    /// ```no_run
+    /// # use s3sqlite_testkit::HttpLog;
+    /// let log = HttpLog::new();
+    /// log.before_pinned_gets(1, || Box::pin(async { /* overwrite the object */ }));
+    /// ```
+    pub fn before_pinned_gets(
+        &self,
+        times: usize,
+        action: impl Fn() -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) {
+        self.lock().before_pinned_gets = Some((times, Arc::new(action)));
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -150,6 +189,21 @@ impl HttpService for LogService {
             if_none_match: header(http::header::IF_NONE_MATCH),
             status: None,
         };
+        let action = {
+            let mut state = self.log.lock();
+            match &mut state.before_pinned_gets {
+                Some((times, action))
+                    if *times > 0 && exchange.method == "GET" && exchange.if_match.is_some() =>
+                {
+                    *times -= 1;
+                    Some(Arc::clone(action))
+                }
+                _ => None,
+            }
+        };
+        if let Some(action) = action {
+            action().await;
+        }
         let result = self.inner.execute(request).await;
         let mut state = self.log.lock();
         let result = match result {
