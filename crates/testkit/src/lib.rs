@@ -13,8 +13,9 @@
 //! - [`careless_remote`]: a store that accepts every write, conditions or
 //!   not, to check that code notices;
 //! - [`SilentServer`]: an endpoint that accepts and never answers;
-//! - [`HttpLog`]: records the HTTP requests of a cloud remote, and can
-//!   answer some the way a flaky store does;
+//! - [`HttpLog`]: records the HTTP requests of a cloud remote, can answer
+//!   some the way a flaky store does, and can run an action just before a
+//!   download's pinned GETs;
 //! - [`seed_remote`], [`read_remote`], [`write_concurrently`]: put a
 //!   database on a remote, inspect one, change one as another writer would;
 //! - [`check_conditional_writes`]: does a store's conditional PUT hold up
