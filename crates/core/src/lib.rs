@@ -107,7 +107,7 @@ pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::progress::{Direction, Transfer, TransferObserver};
 pub use crate::remote::{
-    Downloaded, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
+    Admit, Downloaded, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
     ParseEtagQuotingError, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};

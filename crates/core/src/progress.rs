@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Result;
 use crate::remote::{
-    Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
+    Admit, Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
 };
 
 /// Which way a [`Transfer`] moves bytes.
@@ -174,7 +174,7 @@ pub(crate) async fn download_current(
     remote: &dyn RemoteStore,
     dest: &Path,
     transfer: &TransferOptions,
-    check: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+    check: &Admit<'_>,
 ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
     let Some(observer) = &transfer.observer else {
         return remote.download_current(dest, transfer, check).await;

@@ -10,21 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{put_raw, remote_values, seed, values, write};
+use common::{put_raw, remote_values, seed, show, values, write};
 use object_store::ObjectStoreExt;
 use s3sqlite_core::{RemoteStore, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database, seed_remote};
 
 /// Parts small enough that a 1 MiB database takes several.
 const PART: u64 = 256 * 1024;
-
-fn show(exchanges: &[Exchange]) -> String {
-    exchanges
-        .iter()
-        .map(|e| format!("{} If-Match: {:?} -> {:?}", e.method, e.if_match, e.status))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn is_cloud(fx: &Fixture) -> bool {
     !matches!(fx.backend(), Backend::Memory | Backend::File)

@@ -5,20 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{remote_values, seed, values, write};
+use common::{remote_values, seed, show, values, write};
 use s3sqlite_core::{Error, EtagQuoting, ObjectStoreRemote, Replica, ReplicaOptions};
-use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog};
+use s3sqlite_testkit::{Backend, Fixture, HttpLog};
 
 fn quoted(tag: &str) -> bool {
     tag.starts_with('"') && tag.ends_with('"')
-}
-
-fn show(exchanges: &[Exchange]) -> String {
-    exchanges
-        .iter()
-        .map(|e| format!("{} If-Match: {:?} -> {:?}", e.method, e.if_match, e.status))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Opens a replica at `local` of the remote `name`, sending its requests

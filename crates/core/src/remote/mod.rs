@@ -76,7 +76,7 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         &self,
         dest: &Path,
         transfer: &TransferOptions,
-        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+        admit: &Admit<'_>,
     ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
         head_then_download(self, dest, transfer, admit).await
     }
@@ -92,13 +92,17 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
     ) -> Result<RemoteVersion>;
 }
 
+/// What [`RemoteStore::download_current`] calls with the version before it
+/// writes anything: an error from it ends the download with that error.
+pub type Admit<'a> = dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync + 'a;
+
 /// [`RemoteStore::download_current`] as two requests: `head`, then
 /// `download` of that version.
 pub(crate) async fn head_then_download<R: RemoteStore + ?Sized>(
     remote: &R,
     dest: &Path,
     transfer: &TransferOptions,
-    admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+    admit: &Admit<'_>,
 ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
     let Some(version) = remote.head().await? else {
         return Ok(None);
@@ -331,7 +335,7 @@ pub struct TransferOptions {
     /// How many parts may be in flight at once. By default 8.
     ///
     /// The built-in remote writes and hashes each part as it arrives: a
-    /// download holds about 1 MiB per part in flight in memory.
+    /// download holds at most about 1.5 MiB per part in flight in memory.
     pub parallelism: usize,
     /// Told of each transfer's progress. By default none.
     pub observer: Option<Arc<dyn TransferObserver>>,

@@ -20,8 +20,8 @@ use super::etag::{self, ETAG_QUOTING_VAR, EtagQuoting};
 use super::location::SharedConnector;
 use super::location::{Backend, Location, Network};
 use super::{
-    Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition, download,
-    file_lock,
+    Admit, Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
+    download, file_lock,
 };
 use crate::{Error, Result};
 
@@ -383,7 +383,7 @@ impl ObjectStoreRemote {
         &self,
         dest: &Path,
         transfer: &TransferOptions,
-        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+        admit: &Admit<'_>,
     ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
         let part_size = crate::hash::part_size_for(transfer.part_size);
         let options = GetOptions {
@@ -627,7 +627,7 @@ impl RemoteStore for ObjectStoreRemote {
         &self,
         dest: &Path,
         transfer: &TransferOptions,
-        admit: &(dyn for<'v> Fn(&'v RemoteVersion) -> Result<()> + Send + Sync),
+        admit: &Admit<'_>,
     ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
         if let Backend::File { .. } = &self.backend {
             // the file backend's version is read under its lock

@@ -1539,11 +1539,25 @@ impl Replica {
     /// the download itself ([`RemoteStore::download_current`]); `None` when
     /// the remote does not exist.
     async fn fetch_current(&mut self) -> Result<Option<Outcome>> {
-        let transfer = self.options.transfer.clone();
-        match self.attempt_current(&transfer).await? {
+        match self.attempt_current(&self.options.transfer).await? {
             Some((version, first)) => self.fetch_with(version, None, Some(first)).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// One download of `version` into a temp file, once the free space is
+    /// checked.
+    async fn attempt(&self, version: &RemoteVersion) -> Result<Attempt> {
+        local::check_free_space(&self.path, &self.url, version.size)?;
+        let temp = self.temp_file("download")?;
+        let asked = Instant::now();
+        let transfer = &self.options.transfer;
+        let result = progress::download(&*self.remote, temp.path(), version, transfer).await;
+        Ok(Attempt {
+            temp,
+            result,
+            took: asked.elapsed(),
+        })
     }
 
     /// One download of whatever version is current into a temp file, in
@@ -1582,19 +1596,7 @@ impl Replica {
             attempt += 1;
             let Attempt { temp, result, took } = match first.take() {
                 Some(made) => made,
-                None => {
-                    local::check_free_space(&self.path, &self.url, version.size)?;
-                    let temp = self.temp_file("download")?;
-                    let asked = Instant::now();
-                    let transfer = &self.options.transfer;
-                    let result =
-                        progress::download(&*self.remote, temp.path(), &version, transfer).await;
-                    Attempt {
-                        temp,
-                        result,
-                        took: asked.elapsed(),
-                    }
-                }
+                None => self.attempt(&version).await?,
             };
             match result {
                 Ok(downloaded) => {

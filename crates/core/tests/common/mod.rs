@@ -5,7 +5,7 @@ use std::path::Path;
 
 use object_store::ObjectStoreExt;
 use rusqlite::Connection;
-use s3sqlite_testkit::{Fixture, InjectedFault, read_remote, seed_remote};
+use s3sqlite_testkit::{Exchange, Fixture, InjectedFault, read_remote, seed_remote};
 
 /// Whether `err` comes from a fault the testkit injected.
 pub fn is_injected(err: &s3sqlite_core::Error) -> bool {
@@ -72,4 +72,13 @@ pub async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
     let remote = fx.remote(name);
     let got = remote.store().get(remote.key()).await.unwrap();
     got.bytes().await.unwrap().to_vec()
+}
+
+/// The requests in `exchanges`, a line each: method, `If-Match`, status.
+pub fn show(exchanges: &[Exchange]) -> String {
+    exchanges
+        .iter()
+        .map(|e| format!("{} If-Match: {:?} -> {:?}", e.method, e.if_match, e.status))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
