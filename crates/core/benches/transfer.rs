@@ -5,7 +5,7 @@
 //! cargo bench -p s3sqlite-core --bench transfer
 //! ```
 //!
-//! For every backend and database size it measures, best of N runs:
+//! For every backend and database size it times N runs of:
 //!
 //! - `cold open`: [`Replica::open`] at a fresh local path while the remote
 //!   holds the database (a download, in parts in parallel as set by
@@ -21,9 +21,17 @@
 //! - `push changed`: one small `UPDATE`, then a push (hash and upload);
 //! - `raw GET` / `raw PUT`: one single-stream object_store `get` of the same
 //!   object into memory and one `put` of those bytes, as the reference that
-//!   the cold opens and `push changed` are compared with (`ratio`). Each raw
-//!   GET is made beside the cold opens of its run (each first in turn), so
-//!   that they see the server in the same state.
+//!   the cold opens and `push changed` are compared with. Each raw GET is
+//!   made beside the cold opens of its run (each first in turn), and each
+//!   raw PUT right after the push of its run, so that they see the server in
+//!   the same state.
+//!
+//! The table gives each operation's best and median time and the MB/s of
+//! its best run, and two ratios of speed over the raw reference: `ratio`,
+//! best against best, and `run ratio`, the median over runs of the ratio
+//! within each run. A server on the same machine drifts by a third from one
+//! run to the next and now and then answers one GET twice as fast as usual;
+//! a best-of ratio follows such a lucky run, the run ratio does not.
 //!
 //! Every run uses its own key and local path. MB/s is 10^6 bytes per second.
 //! On `memory`, the raw GET and PUT hand over a shared buffer without copying,
@@ -32,7 +40,7 @@
 //! # Settings (environment)
 //!
 //! - `S3SQLITE_BENCH_SIZES_MIB`: database sizes, default `1,64,256`;
-//! - `S3SQLITE_BENCH_RUNS`: runs per measurement, default 3;
+//! - `S3SQLITE_BENCH_RUNS`: runs per measurement, default 5;
 //! - `S3SQLITE_TEST_ENDPOINT`: an S3-compatible endpoint; without it the S3
 //!   rows are left out (`eval "$(.ci/s3-server start)"` starts LocalStack and
 //!   exports it). `S3SQLITE_TEST_BUCKET` (default `s3sqlite-test`),
@@ -144,22 +152,51 @@ impl Op {
     }
 }
 
-/// The fastest run of each operation, with the bytes it moved.
+/// Every run of each operation, in run order, with the bytes it moved.
 #[derive(Default)]
-struct Best(BTreeMap<Op, (Duration, u64)>);
+struct Samples(BTreeMap<Op, Vec<(Duration, u64)>>);
 
-impl Best {
+impl Samples {
     fn record(&mut self, op: Op, time: Duration, bytes: u64) {
-        let entry = self.0.entry(op).or_insert((time, bytes));
-        if time < entry.0 {
-            *entry = (time, bytes);
-        }
+        self.0.entry(op).or_default().push((time, bytes));
     }
 
+    /// The fastest run of `op`, with the bytes it moved.
+    fn best(&self, op: Op) -> Option<(Duration, u64)> {
+        self.0
+            .get(&op)?
+            .iter()
+            .copied()
+            .min_by_key(|(time, _)| *time)
+    }
+
+    /// The median time of `op` (the lower middle of an even count).
+    fn median(&self, op: Op) -> Option<Duration> {
+        let mut times: Vec<Duration> = self.0.get(&op)?.iter().map(|(time, _)| *time).collect();
+        times.sort();
+        times.get(times.len().saturating_sub(1) / 2).copied()
+    }
+
+    /// MB/s of the fastest run of `op`.
     fn mb_per_s(&self, op: Op) -> Option<f64> {
-        let (time, bytes) = *self.0.get(&op)?;
+        let (time, bytes) = self.best(op)?;
         op.transfers()
             .then(|| bytes as f64 / 1e6 / time.as_secs_f64().max(1e-9))
+    }
+
+    /// The median over runs of `op`'s speed over its reference's in the
+    /// same run: each run's operation is set against the raw request made
+    /// beside it, so that the server's drift from run to run cancels out.
+    fn run_ratio(&self, op: Op) -> Option<f64> {
+        let ours = self.0.get(&op)?;
+        let raw = self.0.get(&op.reference()?)?;
+        let mut ratios: Vec<f64> = ours
+            .iter()
+            .zip(raw)
+            .map(|((ours, _), (raw, _))| raw.as_secs_f64() / ours.as_secs_f64().max(1e-9))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len().saturating_sub(1) / 2).copied()
     }
 }
 
@@ -169,8 +206,10 @@ struct Row {
     size_mib: u64,
     op: Op,
     best: Duration,
+    median: Duration,
     mb_per_s: Option<f64>,
     ratio: Option<f64>,
+    run_ratio: Option<f64>,
 }
 
 struct Config {
@@ -203,8 +242,8 @@ async fn main() -> Result<(), BoxError> {
     let mut rows = Vec::new();
     for target in &config.targets {
         for (size_mib, db) in &dbs {
-            let best = measure(target, *size_mib, db, config.runs, &tag).await?;
-            rows.extend(to_rows(target.name(), *size_mib, &best));
+            let samples = measure(target, *size_mib, db, config.runs, &tag).await?;
+            rows.extend(to_rows(target.name(), *size_mib, &samples));
         }
     }
     print_table(&rows);
@@ -230,7 +269,7 @@ impl Config {
                 }
             },
             Err(_) if quick => 1,
-            Err(_) => 3,
+            Err(_) => 5,
         };
         let mut targets = vec![Target::Memory];
         if let Ok(endpoint) = std::env::var("S3SQLITE_TEST_ENDPOINT") {
@@ -294,9 +333,13 @@ fn print_header(config: &Config) {
     }
     let sizes: Vec<String> = config.sizes_mib.iter().map(u64::to_string).collect();
     println!(
-        "sizes: {} MiB; best of {} run(s); MB/s = 10^6 bytes/s; ratio = MB/s over the raw GET (cold open) or raw PUT (push changed)",
+        "sizes: {} MiB; {} run(s) each; MB/s = 10^6 bytes/s, of the best run",
         sizes.join(", "),
         config.runs
+    );
+    println!(
+        "ratio = best MB/s over the best raw GET's (cold opens) or raw PUT's (push changed); \
+         run ratio = the median over runs of that ratio within each run"
     );
     if let Some(Target::S3(s3)) = config.targets.iter().find(|t| matches!(t, Target::S3(_))) {
         println!("s3: {} bucket {}", s3.endpoint, s3.bucket);
@@ -409,7 +452,7 @@ async fn measure(
     db: &Path,
     runs: usize,
     tag: &str,
-) -> BenchResult<Best> {
+) -> BenchResult<Samples> {
     let name = target.name();
     let dir = tempfile::tempdir()?;
     let urls: Vec<String> = (0..runs)
@@ -418,7 +461,7 @@ async fn measure(
     let locals: Vec<PathBuf> = (0..runs)
         .map(|run| dir.path().join(format!("run{run}")).join("local.db"))
         .collect();
-    let mut best = Best::default();
+    let mut samples = Samples::default();
 
     // downloads next to raw GETs of the same object (each first in turn, so
     // that none gains from its place), and the reopens right after them
@@ -437,7 +480,7 @@ async fn measure(
                 0 => {
                     let (replica, time) = timed_open(target, url, local).await?;
                     check(replica.opened(), SyncAction::Downloaded, "cold open")?;
-                    best.record(Op::ColdOpen, time, replica.opened().bytes_down);
+                    samples.record(Op::ColdOpen, time, replica.opened().bytes_down);
                 }
                 1 => {
                     let options = ReplicaOptions::new()
@@ -446,14 +489,14 @@ async fn measure(
                         .with_parallelism(1);
                     let (replica, time) = timed_open_with(target, url, options).await?;
                     check(replica.opened(), SyncAction::Downloaded, "cold open, 1 GET")?;
-                    best.record(Op::ColdOpenOneGet, time, replica.opened().bytes_down);
+                    samples.record(Op::ColdOpenOneGet, time, replica.opened().bytes_down);
                 }
-                _ => raw_get(target, url, &mut best).await?,
+                _ => raw_get(target, url, &mut samples).await?,
             }
         }
         let (replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open")?;
-        best.record(Op::WarmOpen, time, 0);
+        samples.record(Op::WarmOpen, time, 0);
     }
 
     for (run, (url, local)) in urls.iter().zip(&locals).enumerate() {
@@ -463,47 +506,47 @@ async fn measure(
         );
         let (replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open (again)")?;
-        best.record(Op::WarmOpenAgain, time, 0);
+        samples.record(Op::WarmOpenAgain, time, 0);
         drop(replica);
 
         let (mut replica, time) = timed_open(target, url, local).await?;
         check(replica.opened(), SyncAction::Reused, "warm open (again)")?;
-        best.record(Op::WarmOpenAgain, time, 0);
+        samples.record(Op::WarmOpenAgain, time, 0);
 
         let (report, time) = timed_push(&mut replica).await?;
         check(&report, SyncAction::Unchanged, "push unchanged")?;
-        best.record(Op::PushUnchanged, time, 0);
+        samples.record(Op::PushUnchanged, time, 0);
 
         change_database(local, run)?;
         let (report, time) = timed_push(&mut replica).await?;
         check(&report, SyncAction::Uploaded, "push changed")?;
-        best.record(Op::PushChanged, time, report.bytes_up);
+        samples.record(Op::PushChanged, time, report.bytes_up);
         drop(replica);
 
-        raw_put(target, url, &mut best).await?;
+        raw_put(target, url, &mut samples).await?;
     }
     eprintln!(
         "[{name} {size_mib} MiB] cold open {:.1} MB/s, push changed {:.1} MB/s",
-        best.mb_per_s(Op::ColdOpen).unwrap_or_default(),
-        best.mb_per_s(Op::PushChanged).unwrap_or_default()
+        samples.mb_per_s(Op::ColdOpen).unwrap_or_default(),
+        samples.mb_per_s(Op::PushChanged).unwrap_or_default()
     );
-    Ok(best)
+    Ok(samples)
 }
 
 /// One single-stream GET of the object at `url` into memory.
-async fn raw_get(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
+async fn raw_get(target: &Target, url: &str, samples: &mut Samples) -> BenchResult<()> {
     let remote = target.remote(url)?;
     let store: &dyn ObjectStore = remote.store().as_ref();
     settle_disk()?;
     let started = Instant::now();
     let bytes = store.get(remote.key()).await?.bytes().await?;
-    best.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
+    samples.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
     Ok(())
 }
 
 /// One PUT of the bytes of the object at `url` beside it; both objects are
 /// deleted afterwards.
-async fn raw_put(target: &Target, url: &str, best: &mut Best) -> BenchResult<()> {
+async fn raw_put(target: &Target, url: &str, samples: &mut Samples) -> BenchResult<()> {
     let remote = target.remote(url)?;
     let store: &dyn ObjectStore = remote.store().as_ref();
     let key = remote.key();
@@ -512,29 +555,32 @@ async fn raw_put(target: &Target, url: &str, best: &mut Best) -> BenchResult<()>
     let len = bytes.len() as u64;
     let started = Instant::now();
     store.put(&raw_key, PutPayload::from(bytes)).await?;
-    best.record(Op::RawPut, started.elapsed(), len);
+    samples.record(Op::RawPut, started.elapsed(), len);
 
     store.delete(&raw_key).await?;
     store.delete(key).await?;
     Ok(())
 }
 
-fn to_rows(backend: &'static str, size_mib: u64, best: &Best) -> Vec<Row> {
-    best.0
-        .iter()
-        .map(|(&op, &(time, _))| {
-            let mb_per_s = best.mb_per_s(op);
+fn to_rows(backend: &'static str, size_mib: u64, samples: &Samples) -> Vec<Row> {
+    samples
+        .0
+        .keys()
+        .filter_map(|&op| {
+            let mb_per_s = samples.mb_per_s(op);
             let ratio = op
                 .reference()
-                .and_then(|reference| Some(mb_per_s? / best.mb_per_s(reference)?));
-            Row {
+                .and_then(|reference| Some(mb_per_s? / samples.mb_per_s(reference)?));
+            Some(Row {
                 backend,
                 size_mib,
                 op,
-                best: time,
+                best: samples.best(op)?.0,
+                median: samples.median(op)?,
                 mb_per_s,
                 ratio,
-            }
+                run_ratio: samples.run_ratio(op),
+            })
         })
         .collect()
 }
@@ -548,10 +594,10 @@ fn print_table(rows: &[Row]) {
         None => "-".to_owned(),
     };
     println!(
-        "{:<8} {:>8} {:<18} {:>11} {:>12} {:>7}",
-        "backend", "size MiB", "op", "best ms", "MB/s", "ratio"
+        "{:<8} {:>8} {:<18} {:>11} {:>11} {:>12} {:>7} {:>9}",
+        "backend", "size MiB", "op", "best ms", "median ms", "MB/s", "ratio", "run ratio"
     );
-    println!("{}", "-".repeat(69));
+    println!("{}", "-".repeat(91));
     let mut previous = None;
     for row in rows {
         if previous.is_some_and(|p| p != (row.backend, row.size_mib)) {
@@ -559,13 +605,15 @@ fn print_table(rows: &[Row]) {
         }
         previous = Some((row.backend, row.size_mib));
         println!(
-            "{:<8} {:>8} {:<18} {:>11.3} {:>12} {:>7}",
+            "{:<8} {:>8} {:<18} {:>11.3} {:>11.3} {:>12} {:>7} {:>9}",
             row.backend,
             row.size_mib,
             row.op.label(),
             row.best.as_secs_f64() * 1e3,
+            row.median.as_secs_f64() * 1e3,
             rate(row.mb_per_s),
             ratio(row.ratio),
+            ratio(row.run_ratio),
         );
     }
     if rows.iter().any(|row| row.backend == "memory") {
