@@ -19,6 +19,9 @@
 //! - `warm open (again)`: the same, after pushes and reopens in between;
 //! - `push unchanged`: a push with nothing changed (no request);
 //! - `push changed`: one small `UPDATE`, then a push (hash and upload);
+//! - `raw GET, ranges`: the object into memory in ranged GETs, as many and
+//!   as large as a cold open asks for by default; its ratio is what the
+//!   server makes of parallel ranges, with no disk and no hash;
 //! - `raw GET` / `raw PUT`: one single-stream object_store `get` of the same
 //!   object into memory and one `put` of those bytes, as the reference that
 //!   the cold opens and `push changed` are compared with. Each raw GET is
@@ -54,10 +57,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use rusqlite::Connection;
 use s3sqlite_core::object_store::path::Path as ObjectPath;
 use s3sqlite_core::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use s3sqlite_core::{ObjectStoreRemote, Replica, ReplicaOptions, SyncAction, SyncReport};
+use s3sqlite_core::{
+    ObjectStoreRemote, Replica, ReplicaOptions, SyncAction, SyncReport, TransferOptions,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BenchResult<T> = Result<T, BoxError>;
@@ -117,6 +124,7 @@ enum Op {
     PushUnchanged,
     PushChanged,
     RawGet,
+    RawRanges,
     RawPut,
 }
 
@@ -130,6 +138,7 @@ impl Op {
             Op::PushUnchanged => "push unchanged",
             Op::PushChanged => "push changed",
             Op::RawGet => "raw GET",
+            Op::RawRanges => "raw GET, ranges",
             Op::RawPut => "raw PUT",
         }
     }
@@ -138,14 +147,19 @@ impl Op {
     fn transfers(self) -> bool {
         matches!(
             self,
-            Op::ColdOpen | Op::ColdOpenOneGet | Op::PushChanged | Op::RawGet | Op::RawPut
+            Op::ColdOpen
+                | Op::ColdOpenOneGet
+                | Op::PushChanged
+                | Op::RawGet
+                | Op::RawRanges
+                | Op::RawPut
         )
     }
 
     /// The raw operation this one is compared with.
     fn reference(self) -> Option<Op> {
         match self {
-            Op::ColdOpen | Op::ColdOpenOneGet => Some(Op::RawGet),
+            Op::ColdOpen | Op::ColdOpenOneGet | Op::RawRanges => Some(Op::RawGet),
             Op::PushChanged => Some(Op::RawPut),
             _ => None,
         }
@@ -472,11 +486,11 @@ async fn measure(
         );
         seed(target, url, db, &dir.path().join(format!("seed{run}"))).await?;
         let one_get = local.with_file_name("one-get.db");
-        for turn in 0..3 {
+        for turn in 0..4 {
             // the database files this harness wrote are flushed first, so
             // that the open's fsync pays for its own file only
             settle_disk()?;
-            match (run + turn) % 3 {
+            match (run + turn) % 4 {
                 0 => {
                     let (replica, time) = timed_open(target, url, local).await?;
                     check(replica.opened(), SyncAction::Downloaded, "cold open")?;
@@ -491,7 +505,8 @@ async fn measure(
                     check(replica.opened(), SyncAction::Downloaded, "cold open, 1 GET")?;
                     samples.record(Op::ColdOpenOneGet, time, replica.opened().bytes_down);
                 }
-                _ => raw_get(target, url, &mut samples).await?,
+                2 => raw_get(target, url, &mut samples).await?,
+                _ => raw_ranges(target, url, &mut samples).await?,
             }
         }
         let (replica, time) = timed_open(target, url, local).await?;
@@ -541,6 +556,30 @@ async fn raw_get(target: &Target, url: &str, samples: &mut Samples) -> BenchResu
     let started = Instant::now();
     let bytes = store.get(remote.key()).await?.bytes().await?;
     samples.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
+    Ok(())
+}
+
+/// The object at `url` into memory the way a cold open asks for it, with
+/// no disk and no hash: ranged GETs of the default part size, as many in
+/// flight as the default parallelism (its size is read first, untimed).
+async fn raw_ranges(target: &Target, url: &str, samples: &mut Samples) -> BenchResult<()> {
+    let remote = target.remote(url)?;
+    let store: &dyn ObjectStore = remote.store().as_ref();
+    let size = store.head(remote.key()).await?.size;
+    let defaults = TransferOptions::default();
+    let ranges: Vec<std::ops::Range<u64>> = (0..size)
+        .step_by(usize::try_from(defaults.part_size)?)
+        .map(|start| start..(start + defaults.part_size).min(size))
+        .collect();
+    settle_disk()?;
+    let started = Instant::now();
+    let parts: Vec<Bytes> = stream::iter(ranges)
+        .map(|range| store.get_range(remote.key(), range))
+        .buffer_unordered(defaults.parallelism)
+        .try_collect()
+        .await?;
+    let bytes: u64 = parts.iter().map(|part| part.len() as u64).sum();
+    samples.record(Op::RawRanges, started.elapsed(), bytes);
     Ok(())
 }
 
