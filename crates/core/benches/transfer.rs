@@ -53,6 +53,7 @@
 //! Run without `--bench` (as `cargo test --benches` does), it makes one quick
 //! pass: 1 MiB, one run, unless the variables above say otherwise.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -184,11 +185,10 @@ impl Samples {
             .min_by_key(|(time, _)| *time)
     }
 
-    /// The median time of `op` (the lower middle of an even count).
+    /// The median time of `op`.
     fn median(&self, op: Op) -> Option<Duration> {
-        let mut times: Vec<Duration> = self.0.get(&op)?.iter().map(|(time, _)| *time).collect();
-        times.sort();
-        times.get(times.len().saturating_sub(1) / 2).copied()
+        let times = self.0.get(&op)?.iter().map(|(time, _)| *time).collect();
+        lower_median(times, Duration::cmp)
     }
 
     /// MB/s of the fastest run of `op`.
@@ -204,14 +204,20 @@ impl Samples {
     fn run_ratio(&self, op: Op) -> Option<f64> {
         let ours = self.0.get(&op)?;
         let raw = self.0.get(&op.reference()?)?;
-        let mut ratios: Vec<f64> = ours
+        let ratios: Vec<f64> = ours
             .iter()
             .zip(raw)
             .map(|((ours, _), (raw, _))| raw.as_secs_f64() / ours.as_secs_f64().max(1e-9))
             .collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios.get(ratios.len().saturating_sub(1) / 2).copied()
+        lower_median(ratios, f64::total_cmp)
     }
+}
+
+/// The middle of `values` in the order `cmp` gives, the lower of the two
+/// middles for an even count; `None` for no values.
+fn lower_median<T: Copy>(mut values: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> Option<T> {
+    values.sort_by(cmp);
+    values.get(values.len().saturating_sub(1) / 2).copied()
 }
 
 /// One line of the table.
@@ -548,11 +554,11 @@ async fn measure(
     Ok(samples)
 }
 
-/// One single-stream GET of the object at `url` into memory.
+/// One single-stream GET of the object at `url` into memory (the caller
+/// settles the disk first, as for the cold opens beside it).
 async fn raw_get(target: &Target, url: &str, samples: &mut Samples) -> BenchResult<()> {
     let remote = target.remote(url)?;
     let store: &dyn ObjectStore = remote.store().as_ref();
-    settle_disk()?;
     let started = Instant::now();
     let bytes = store.get(remote.key()).await?.bytes().await?;
     samples.record(Op::RawGet, started.elapsed(), bytes.len() as u64);
@@ -561,7 +567,8 @@ async fn raw_get(target: &Target, url: &str, samples: &mut Samples) -> BenchResu
 
 /// The object at `url` into memory the way a cold open asks for it, with
 /// no disk and no hash: ranged GETs of the default part size, as many in
-/// flight as the default parallelism (its size is read first, untimed).
+/// flight as the default parallelism (its size is read first, untimed; the
+/// caller settles the disk first).
 async fn raw_ranges(target: &Target, url: &str, samples: &mut Samples) -> BenchResult<()> {
     let remote = target.remote(url)?;
     let store: &dyn ObjectStore = remote.store().as_ref();
@@ -571,7 +578,6 @@ async fn raw_ranges(target: &Target, url: &str, samples: &mut Samples) -> BenchR
         .step_by(usize::try_from(defaults.part_size)?)
         .map(|start| start..(start + defaults.part_size).min(size))
         .collect();
-    settle_disk()?;
     let started = Instant::now();
     let parts: Vec<Bytes> = stream::iter(ranges)
         .map(|range| store.get_range(remote.key(), range))
