@@ -245,9 +245,13 @@ fn database(fx: &Fixture, values: &[&str]) -> Vec<u8> {
 
 /// A cold open in parts of [`PART`], one at a time, whose remote another
 /// tool overwrites just before each of the first `moves` pinned GETs, with
-/// the versions `v2`, `v3`, …; returns the replica, its requests and the
-/// values of the last version put.
-async fn open_moved(fx: &Fixture, moves: usize) -> (Replica, Vec<Exchange>, Vec<String>) {
+/// the versions `v2`, `v3`, …; prints its requests and asserts that it
+/// downloaded. Returns the replica, its requests, the values of the last
+/// version put and the values of the local copy.
+async fn open_moved(
+    fx: &Fixture,
+    moves: usize,
+) -> (Replica, Vec<Exchange>, Vec<String>, Vec<String>) {
     let all: Vec<String> = (1..=moves + 1).map(|i| format!("v{i}")).collect();
     let versions: Vec<Vec<u8>> = (1..=moves + 1)
         .map(|n| database(fx, &all[..n].iter().map(String::as_str).collect::<Vec<_>>()))
@@ -278,18 +282,19 @@ async fn open_moved(fx: &Fixture, moves: usize) -> (Replica, Vec<Exchange>, Vec<
         .with_part_size(PART)
         .with_parallelism(1);
     let replica = Replica::open(remote, options).await.unwrap();
-    (replica, log.exchanges(), all)
-}
-
-async fn a_remote_moved_mid_download_restarts_on_the_newer_version(fx: Fixture) {
-    let (replica, exchanges, all) = open_moved(&fx, 1).await;
+    let exchanges = log.exchanges();
     println!(
-        "{}: moved once mid-download:\n{}",
+        "{}: moved {moves} time(s) mid-download:\n{}",
         fx.backend(),
         show(&exchanges)
     );
     assert_eq!(replica.opened().action, SyncAction::Downloaded);
     let got = values(replica.local_path());
+    (replica, exchanges, all, got)
+}
+
+async fn a_remote_moved_mid_download_restarts_on_the_newer_version(fx: Fixture) {
+    let (replica, exchanges, all, got) = open_moved(&fx, 1).await;
     if is_cloud(&fx) {
         // the first part came unpinned, the second was refused on the old tag
         assert_eq!(exchanges[0].if_match, None);
@@ -303,14 +308,7 @@ async fn a_remote_moved_mid_download_restarts_on_the_newer_version(fx: Fixture) 
 }
 
 async fn a_download_that_keeps_losing_its_version_ends_as_one_get(fx: Fixture) {
-    let (replica, exchanges, all) = open_moved(&fx, 2).await;
-    println!(
-        "{}: moved twice mid-download:\n{}",
-        fx.backend(),
-        show(&exchanges)
-    );
-    assert_eq!(replica.opened().action, SyncAction::Downloaded);
-    let got = values(replica.local_path());
+    let (_replica, exchanges, all, got) = open_moved(&fx, 2).await;
     if is_cloud(&fx) {
         let refused = exchanges.iter().filter(|e| e.status == Some(412)).count();
         assert_eq!(refused, 2, "{}", show(&exchanges));
