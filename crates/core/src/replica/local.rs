@@ -2,11 +2,12 @@
 //! (and given back by an open that fails), temp files, free space.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use super::state::{lock_path, state_path};
+use super::state::{lock_path, sibling, state_path};
 use crate::files::{self, temp_file_beside};
 use crate::{Error, Result};
 
@@ -176,5 +177,33 @@ fn is_at(file: &File, path: &Path) -> Result<bool> {
     {
         let _ = (held, now);
         Ok(true)
+    }
+}
+
+/// The first 8 bytes of a rollback journal that SQLite will play back.
+const HOT_JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// Whether SQLite keeps changes to the database at `db` outside the main
+/// file: a non-empty `-wal` (frames not yet checkpointed and truncated) or a
+/// hot `-journal` (a transaction to roll back). Uploading the main file alone
+/// would lose or tear them, and a download over it would discard them.
+pub(super) fn journal_pending(db: &Path) -> Result<bool> {
+    let wal = sibling(db, "-wal");
+    match fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => return Ok(true),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read metadata of", wal, e)),
+    }
+    let journal = sibling(db, "-journal");
+    let mut header = [0u8; 8];
+    match File::open(&journal) {
+        Ok(mut file) => match file.read_exact(&mut header) {
+            Ok(()) => Ok(header == HOT_JOURNAL_MAGIC),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(Error::io("read", journal, e)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("open", journal, e)),
     }
 }

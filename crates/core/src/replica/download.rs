@@ -1,0 +1,234 @@
+//! Download attempts: a version fetched into a temp file, verified, and
+//! installed as the local copy; restarted when the remote moves under it.
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::live::LiveReplace;
+use super::local;
+use super::state::{Installing, State, sibling};
+use super::{Outcome, Replica};
+use crate::files::sync_dir;
+use crate::progress;
+use crate::remote::{Downloaded, RemoteStore, RemoteVersion, TransferOptions};
+use crate::report::SyncAction;
+use crate::verify::verify_download;
+use crate::{Error, Result};
+
+/// How often a download is tried when the remote keeps changing under it.
+const DOWNLOAD_ATTEMPTS: u32 = 10;
+
+/// From this attempt on, a download that lost its version to a writer
+/// mid-way is made as one GET of whatever is current, which no writer can
+/// tear, instead of parts pinned to a version that may move again.
+const ONE_GET_FROM_ATTEMPT: u32 = 3;
+
+/// One download of a version into a temp file, made.
+pub(super) struct Attempt {
+    temp: tempfile::NamedTempFile,
+    result: Result<Downloaded>,
+    took: Duration,
+}
+
+impl Replica {
+    /// Downloads `version` into a temp file beside the local path, checks it,
+    /// and makes it the local copy; restarts when the remote changes during
+    /// the download.
+    pub(super) async fn fetch(&mut self, version: RemoteVersion) -> Result<Outcome> {
+        self.fetch_with(version, None, None).await
+    }
+
+    /// [`fetch`](Self::fetch) of whatever version is current, learnt from
+    /// the download itself ([`RemoteStore::download_current`]); `None` when
+    /// the remote does not exist.
+    pub(super) async fn fetch_current(&mut self) -> Result<Option<Outcome>> {
+        match self.attempt_current(&self.options.transfer).await? {
+            Some((version, first)) => self.fetch_with(version, None, Some(first)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One download of `version` into a temp file, once the free space is
+    /// checked.
+    async fn attempt(&self, version: &RemoteVersion) -> Result<Attempt> {
+        local::check_free_space(&self.path, &self.url, version.size)?;
+        let temp = self.temp_file("download")?;
+        let asked = Instant::now();
+        let transfer = &self.options.transfer;
+        let result = progress::download(&*self.remote, temp.path(), version, transfer).await;
+        Ok(Attempt {
+            temp,
+            result,
+            took: asked.elapsed(),
+        })
+    }
+
+    /// One download of whatever version is current into a temp file, in
+    /// the parts `transfer` says; `None` when the remote does not exist.
+    async fn attempt_current(
+        &self,
+        transfer: &TransferOptions,
+    ) -> Result<Option<(RemoteVersion, Attempt)>> {
+        let temp = self.temp_file("download")?;
+        let asked = Instant::now();
+        let (path, url) = (&self.path, &self.url);
+        let admit = |version: &RemoteVersion| local::check_free_space(path, url, version.size);
+        let current =
+            progress::download_current(&*self.remote, temp.path(), transfer, &admit).await?;
+        Ok(current.map(|(version, result)| {
+            let attempt = Attempt {
+                temp,
+                result,
+                took: asked.elapsed(),
+            };
+            (version, attempt)
+        }))
+    }
+
+    /// [`fetch`](Self::fetch), or, with `live`, writing the download into the
+    /// open database through `live` instead of renaming it into place.
+    /// `first` is a first attempt already made at `version`.
+    pub(super) async fn fetch_with(
+        &mut self,
+        mut version: RemoteVersion,
+        live: Option<&dyn LiveReplace>,
+        mut first: Option<Attempt>,
+    ) -> Result<Outcome> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Attempt { temp, result, took } = match first.take() {
+                Some(made) => made,
+                None => self.attempt(&version).await?,
+            };
+            match result {
+                Ok(downloaded) => {
+                    self.observe(downloaded.size, took);
+                    return self.take_download(temp, version, &downloaded, live).await;
+                }
+                Err(err) if err.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::info!(error = %err, attempt, "download interrupted, restarting");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(err @ Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::info!(attempt, "remote changed during download, restarting");
+                    // writers are busy: give them a moment, longer each time
+                    let pause = 10 * u64::from(attempt) + u64::from(jitter_ms());
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    if attempt < ONE_GET_FROM_ATTEMPT - 1 {
+                        match self.remote.head().await? {
+                            Some(latest) => version = latest,
+                            None => return Err(err),
+                        }
+                    } else {
+                        // a writer that keeps moving the remote between the
+                        // parts cannot tear one GET: it is one version
+                        let one_get = self
+                            .options
+                            .transfer
+                            .clone()
+                            .with_part_size(u64::MAX)
+                            .with_parallelism(1);
+                        match self.attempt_current(&one_get).await? {
+                            Some((latest, made)) => {
+                                version = latest;
+                                first = Some(made);
+                            }
+                            None => return Err(err),
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Checks the download of `version` in `temp` and makes it the local
+    /// copy (or, with `live`, writes it into the open database).
+    async fn take_download(
+        &mut self,
+        temp: tempfile::NamedTempFile,
+        version: RemoteVersion,
+        downloaded: &Downloaded,
+        live: Option<&dyn LiveReplace>,
+    ) -> Result<Outcome> {
+        let hash = verify_download(&self.url, temp.path(), &version, downloaded)?;
+        let outcome = Outcome {
+            action: SyncAction::Downloaded,
+            down: downloaded.size,
+            up: 0,
+            dirty: false,
+        };
+        if let Some(replace) = live {
+            replace.replace(temp.path()).await?;
+            self.write_base_copy(temp.path(), hash)?;
+            self.record_live(version, hash, temp.path())?;
+            return Ok(outcome);
+        }
+        // announced first: a crash between the rename and the record leaves
+        // a copy the next open recognises
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.installing = Some(Installing {
+            version: version.clone(),
+            hash,
+            rebased_on: None,
+        });
+        self.save(state)?;
+        self.write_base_copy(temp.path(), hash)?;
+        let temp_path = temp.into_temp_path();
+        self.install(&temp_path)?;
+        temp_path
+            .keep()
+            .map_err(|e| Error::io("keep", &self.path, e.error))?;
+        self.record(Some(version), Some(hash))?;
+        Ok(outcome)
+    }
+
+    /// Makes a copy of the file at `src`, which may be on another file
+    /// system, the local copy: copied to a temp file beside it, fsynced, and
+    /// installed.
+    pub(super) fn install_copy(&self, src: &Path) -> Result<()> {
+        let temp = self.temp_file("merged")?;
+        let mut input = File::open(src).map_err(|e| Error::io("open", src, e))?;
+        let mut output = temp.as_file();
+        std::io::copy(&mut input, &mut output).map_err(|e| Error::io("copy", src, e))?;
+        output
+            .sync_all()
+            .map_err(|e| Error::io("fsync", temp.path(), e))?;
+        let temp_path = temp.into_temp_path();
+        self.install(&temp_path)?;
+        temp_path
+            .keep()
+            .map_err(|e| Error::io("keep", &self.path, e.error))?;
+        Ok(())
+    }
+
+    /// Makes the file at `src` the local copy: stale `-wal`, `-shm` and
+    /// `-journal` files go first (SQLite would apply them to the new file),
+    /// then a rename and a folder fsync.
+    pub(super) fn install(&self, src: &Path) -> Result<()> {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let stale = sibling(&self.path, suffix);
+            match fs::remove_file(&stale) {
+                Ok(()) => tracing::debug!(path = %stale.display(), "removed stale file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", stale, e)),
+            }
+        }
+        fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
+        sync_dir(self.path.parent().expect("local paths have a parent"))
+    }
+}
+
+/// 0 to 15 ms, different across processes and calls, to spread out retries.
+fn jitter_ms() -> u8 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    ((nanos ^ std::process::id()) % 16) as u8
+}
