@@ -1,9 +1,6 @@
 //! The [`RemoteStore`] trait and the types it speaks in.
 
-mod download;
 pub(crate) mod etag;
-mod file_lock;
-mod location;
 mod object_store;
 
 use std::fmt::{self, Debug, Display};

@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::object_store::ObjectStoreRemote;
-use super::{RemoteVersion, Stamp, WriteCondition};
+use super::ObjectStoreRemote;
 use crate::files::{
     open_lock_file, remove_leftovers, sync_dir, temp_file_beside, write_atomically,
 };
+use crate::remote::{RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
 
 /// `.NAME.SUFFIX` beside the object at `path`.

@@ -24,7 +24,7 @@ pub(crate) enum Backend {
     Cloud,
     /// The process-wide in-memory store.
     Memory,
-    /// A file on the local file system; writes go through [`super::file_lock`].
+    /// A file on the local file system; writes go through [`super::file`].
     File {
         /// The object's path.
         path: PathBuf,

@@ -11,10 +11,10 @@ use futures_util::{FutureExt, StreamExt, stream};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
-use super::object_store::ObjectStoreRemote;
-use super::{Downloaded, RemoteVersion, TransferOptions};
+use super::ObjectStoreRemote;
 use crate::hash::ContentHash;
 use crate::progress::{Counter, Direction, Transfer};
+use crate::remote::{Downloaded, RemoteVersion, TransferOptions};
 use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`
