@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::remote::RemoteVersion;
 use crate::verify::Corruption;
+use crate::version::RemoteVersion;
 
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -96,23 +96,25 @@ mod hash;
 mod mmap;
 mod policy;
 pub mod probe;
-mod progress;
 mod remote;
 mod replica;
 mod report;
+mod transfer;
 mod verify;
+mod version;
 
 pub use crate::error::{Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
-pub use crate::progress::{Direction, Transfer, TransferObserver};
 pub use crate::remote::{
-    Admit, Downloaded, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
-    ParseEtagQuotingError, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
+    Admit, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
+    ParseEtagQuotingError, RemoteStore,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Inspection, Status, SyncAction, SyncReport};
+pub use crate::transfer::{Direction, Transfer, TransferObserver, TransferOptions};
 pub use crate::verify::Corruption;
+pub use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 
 pub use async_trait::async_trait;
 pub use object_store;

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::hash::ContentHash;
-use crate::progress;
-use crate::remote::{RemoteStore, RemoteVersion, TransferOptions};
+use crate::remote::RemoteStore;
+use crate::remote::observed;
+use crate::transfer::TransferOptions;
+use crate::version::RemoteVersion;
 use crate::{Error, Result};
 
 /// Decides what happens when the remote moved past the local copy's base
@@ -180,7 +182,7 @@ impl Conflict<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match progress::download(self.remote, &dest, &version, self.transfer).await {
+            match observed::download(self.remote, &dest, &version, self.transfer).await {
                 Ok(downloaded) => {
                     self.downloaded
                         .fetch_add(downloaded.size, Ordering::Relaxed);
@@ -233,7 +235,7 @@ impl Conflict<'_> {
         match self.current {
             Some(current) => {
                 let downloaded =
-                    progress::download(self.remote, dest, current, self.transfer).await?;
+                    observed::download(self.remote, dest, current, self.transfer).await?;
                 self.downloaded
                     .fetch_add(downloaded.size, Ordering::Relaxed);
                 let url = self.remote.to_string();

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::remote::RemoteVersion;
+use crate::version::RemoteVersion;
 
 /// What one open, pull or push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

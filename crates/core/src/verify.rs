@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::hash::ContentHash;
-use crate::remote::{Downloaded, RemoteVersion};
+use crate::version::{Downloaded, RemoteVersion};
 use crate::{Error, Result};
 
 /// The 16 bytes every SQLite database file starts with.

@@ -110,7 +110,7 @@ const SMALL: usize = 64 * 1024;
 /// # }).unwrap();
 /// ```
 pub async fn probe(prefix: &ObjectStoreRemote, options: &ProbeOptions) -> Result<ProbeReport> {
-    let scratch = prefix.scratch(&format!("s3sqlite-probe-{}", crate::remote::fresh_id()));
+    let scratch = prefix.scratch(&format!("s3sqlite-probe-{}", crate::version::fresh_id()));
     let files = tempfile::Builder::new()
         .prefix("s3sqlite-probe-")
         .tempdir()

@@ -10,10 +10,12 @@ use super::local;
 use super::state::{Installing, State, sibling};
 use super::{Outcome, Replica};
 use crate::files::sync_dir;
-use crate::progress;
-use crate::remote::{Downloaded, RemoteStore, RemoteVersion, TransferOptions};
+use crate::remote::RemoteStore;
+use crate::remote::observed;
 use crate::report::SyncAction;
+use crate::transfer::TransferOptions;
 use crate::verify::verify_download;
+use crate::version::{Downloaded, RemoteVersion};
 use crate::{Error, Result};
 
 /// How often a download is tried when the remote keeps changing under it.
@@ -56,7 +58,7 @@ impl Replica {
         let temp = self.temp_file("download")?;
         let asked = Instant::now();
         let transfer = &self.options.transfer;
-        let result = progress::download(&*self.remote, temp.path(), version, transfer).await;
+        let result = observed::download(&*self.remote, temp.path(), version, transfer).await;
         Ok(Attempt {
             temp,
             result,
@@ -75,7 +77,7 @@ impl Replica {
         let (path, url) = (&self.path, &self.url);
         let admit = |version: &RemoteVersion| local::check_free_space(path, url, version.size);
         let current =
-            progress::download_current(&*self.remote, temp.path(), transfer, &admit).await?;
+            observed::download_current(&*self.remote, temp.path(), transfer, &admit).await?;
         Ok(current.map(|(version, result)| {
             let attempt = Attempt {
                 temp,

@@ -9,8 +9,9 @@ use super::local::LocalFiles;
 use super::record::Local;
 use super::state::{State, state_path};
 use super::{Replica, ReplicaOptions};
-use crate::remote::{RemoteStore, RemoteVersion};
+use crate::remote::RemoteStore;
 use crate::report::{Inspection, Status};
+use crate::version::RemoteVersion;
 use crate::{Error, Result};
 
 impl Replica {

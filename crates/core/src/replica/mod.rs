@@ -21,8 +21,9 @@ use std::time::Instant;
 
 use self::state::State;
 use crate::policy::SyncPolicy;
-use crate::remote::{RemoteStore, RemoteVersion};
+use crate::remote::RemoteStore;
 use crate::report::{SyncAction, SyncReport};
+use crate::version::RemoteVersion;
 use crate::{Error, Result};
 
 pub use self::live::{LiveReplace, LiveSource};

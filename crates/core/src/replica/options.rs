@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::hash::ContentHash;
 use crate::policy::{FailOnConflict, SyncPolicy};
-use crate::progress::TransferObserver;
-use crate::remote::TransferOptions;
+use crate::transfer::TransferObserver;
+use crate::transfer::TransferOptions;
 
 /// How a [`Replica`](crate::Replica) opens and syncs.
 ///

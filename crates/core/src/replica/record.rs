@@ -8,7 +8,7 @@ use super::state::{Fingerprint, State};
 use super::{Replica, base};
 use crate::Result;
 use crate::hash::ContentHash;
-use crate::remote::{RemoteVersion, Stamp};
+use crate::version::{RemoteVersion, Stamp};
 
 /// How many unrecorded uploads the state file remembers.
 const MAX_PENDING: usize = 8;
@@ -276,10 +276,12 @@ mod tests {
 
     use super::*;
     use crate::ReplicaOptions;
-    use crate::remote::{ObjectStoreRemote, RemoteStore, TransferOptions, WriteCondition};
+    use crate::remote::{ObjectStoreRemote, RemoteStore};
     use crate::replica::state::Installing;
     use crate::report::{Status, SyncAction};
+    use crate::transfer::TransferOptions;
     use crate::verify::verify_download;
+    use crate::version::WriteCondition;
 
     async fn put(remote: &ObjectStoreRemote, bytes: &[u8], dir: &Path) -> RemoteVersion {
         let src = dir.join("src.db");

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::ContentHash;
-use crate::remote::{RemoteVersion, Stamp};
+use crate::version::{RemoteVersion, Stamp};
 use crate::{Error, Result};
 
 /// A file whose mtime is this close to the moment it was recorded may be

@@ -13,10 +13,11 @@ use super::state::{Installing, State};
 use super::{Outcome, Replica, base};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
-use crate::progress;
-use crate::remote::{RemoteStore, RemoteVersion, WriteCondition};
+use crate::remote::RemoteStore;
+use crate::remote::observed;
 use crate::report::SyncAction;
 use crate::verify::check_local_header;
+use crate::version::{RemoteVersion, WriteCondition};
 use crate::{Error, Result};
 
 /// How often an upload is tried when the connection fails under it.
@@ -196,7 +197,7 @@ impl Replica {
             let stamp = self.announce(hash, size)?;
             let sent = Instant::now();
             let transfer = &self.options.transfer;
-            let sent_file = progress::upload(
+            let sent_file = observed::upload(
                 &*self.remote,
                 &source.path,
                 size,

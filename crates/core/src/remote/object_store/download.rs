@@ -13,8 +13,9 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
 use super::ObjectStoreRemote;
 use crate::hash::ContentHash;
-use crate::progress::{Counter, Direction, Transfer};
-use crate::remote::{Downloaded, RemoteVersion, TransferOptions};
+use crate::transfer::TransferOptions;
+use crate::transfer::{Counter, Direction, Transfer};
+use crate::version::{Downloaded, RemoteVersion};
 use crate::{Error, Result};
 
 /// Downloads `expected` into `dest` in parts of `transfer.part_size`

@@ -19,7 +19,7 @@ use super::ObjectStoreRemote;
 use crate::files::{
     open_lock_file, remove_leftovers, sync_dir, temp_file_beside, write_atomically,
 };
-use crate::remote::{RemoteVersion, Stamp, WriteCondition};
+use crate::version::{RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
 
 /// `.NAME.SUFFIX` beside the object at `path`.

@@ -21,10 +21,9 @@ use object_store::{
 
 use self::location::Backend;
 use crate::remote::etag::{self, EtagQuoting};
-use crate::remote::{
-    Admit, Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
-    head_then_download,
-};
+use crate::remote::{Admit, RemoteStore, head_then_download};
+use crate::transfer::TransferOptions;
+use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
 
 pub use self::builder::ObjectStoreRemoteBuilder;

@@ -1,13 +1,8 @@
-//! [`TransferObserver`]: watching the bytes of each transfer move.
+//! How transfers run and who watches them: [`TransferOptions`] and the
+//! [`TransferObserver`] told of each transfer's progress.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-
-use crate::Result;
-use crate::remote::{
-    Admit, Downloaded, RemoteStore, RemoteVersion, Stamp, TransferOptions, WriteCondition,
-};
 
 /// Which way a [`Transfer`] moves bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,79 +130,54 @@ impl Counter {
     }
 }
 
-/// Runs `work`, the transfer `transfer()` describes, between `started` and
-/// `finished` calls to the observer of `options`, if it has one.
-async fn observed<T>(
-    options: &TransferOptions,
-    transfer: impl FnOnce() -> Transfer,
-    work: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    let Some(observer) = &options.observer else {
-        return work.await;
-    };
-    let transfer = transfer();
-    observer.started(&transfer);
-    let result = work.await;
-    observer.finished(&transfer, result.is_ok());
-    result
+/// How a download is split into ranged requests, and who watches it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TransferOptions {
+    /// Size of one ranged GET, in bytes. By default 8 MiB. The built-in
+    /// remote rounds it down to a power of two of at least 1 KiB.
+    pub part_size: u64,
+    /// How many parts may be in flight at once. By default 8.
+    ///
+    /// The built-in remote writes and hashes each part as it arrives: a
+    /// download holds at most about 1.5 MiB per part in flight in memory.
+    pub parallelism: usize,
+    /// Told of each transfer's progress. By default none.
+    pub observer: Option<Arc<dyn TransferObserver>>,
 }
 
-/// [`RemoteStore::download`], watched by the observer of `transfer`.
-pub(crate) async fn download(
-    remote: &dyn RemoteStore,
-    dest: &Path,
-    expected: &RemoteVersion,
-    transfer: &TransferOptions,
-) -> Result<Downloaded> {
-    let describe = || Transfer::new(Direction::Download, remote.to_string(), expected.size);
-    observed(
-        transfer,
-        describe,
-        remote.download(dest, expected, transfer),
-    )
-    .await
-}
-
-/// [`RemoteStore::download_current`], reported to the options' observer
-/// from the moment the version (and so the size) is known.
-pub(crate) async fn download_current(
-    remote: &dyn RemoteStore,
-    dest: &Path,
-    transfer: &TransferOptions,
-    check: &Admit<'_>,
-) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
-    let Some(observer) = &transfer.observer else {
-        return remote.download_current(dest, transfer, check).await;
-    };
-    let started = Mutex::new(None);
-    let admit = |version: &RemoteVersion| {
-        check(version)?;
-        let described = Transfer::new(Direction::Download, remote.to_string(), version.size);
-        observer.started(&described);
-        *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(described);
-        Ok(())
-    };
-    let result = remote.download_current(dest, transfer, &admit).await;
-    let described = started
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(described) = described {
-        observer.finished(&described, matches!(result, Ok(Some((_, Ok(_))))));
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            part_size: 8 * 1024 * 1024,
+            parallelism: 8,
+            observer: None,
+        }
     }
-    result
 }
 
-/// [`RemoteStore::upload`] of `size` bytes, watched by the observer of
-/// `transfer`.
-pub(crate) async fn upload(
-    remote: &dyn RemoteStore,
-    src: &Path,
-    size: u64,
-    condition: &WriteCondition,
-    stamp: &Stamp,
-    transfer: &TransferOptions,
-) -> Result<RemoteVersion> {
-    let describe = || Transfer::new(Direction::Upload, remote.to_string(), size);
-    observed(transfer, describe, remote.upload(src, condition, stamp)).await
+impl TransferOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the size of one ranged GET (at least one byte; the built-in
+    /// remote rounds it down to a power of two of at least 1 KiB).
+    pub fn with_part_size(mut self, bytes: u64) -> Self {
+        self.part_size = bytes.max(1);
+        self
+    }
+
+    /// Sets how many parts may be in flight at once (at least one).
+    pub fn with_parallelism(mut self, parts: usize) -> Self {
+        self.parallelism = parts.max(1);
+        self
+    }
+
+    /// Sets the observer told of each transfer's progress.
+    pub fn with_observer(mut self, observer: Arc<dyn TransferObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
 }
