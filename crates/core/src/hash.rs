@@ -1,12 +1,9 @@
 //! Content hashes of database files.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::Result;
 
 /// A BLAKE3 hash of a database file's bytes.
 ///
@@ -20,16 +17,6 @@ impl ContentHash {
     /// The hash of `bytes`.
     pub fn of_bytes(bytes: &[u8]) -> Self {
         ContentHash(*blake3::hash(bytes).as_bytes())
-    }
-
-    /// The hash of the file at `path`, read through a memory map.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`](crate::Error::Io) when the file cannot be opened or read.
-    pub fn of_file(path: &Path) -> Result<Self> {
-        let map = crate::mmap::map_file(path)?;
-        Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
     }
 
     /// What a BLAKE3 hasher fed with the file's bytes finished with.

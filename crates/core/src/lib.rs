@@ -103,7 +103,7 @@ mod transfer;
 mod verify;
 mod version;
 
-pub use crate::error::{Error, Result};
+pub use crate::error::{Corruption, Error, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
@@ -113,7 +113,6 @@ pub use crate::remote::{
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Inspection, Status, SyncAction, SyncReport};
 pub use crate::transfer::{Direction, Transfer, TransferObserver, TransferOptions};
-pub use crate::verify::Corruption;
 pub use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 
 pub use async_trait::async_trait;

@@ -1,10 +1,12 @@
-//! The one place that memory-maps files.
+//! The one place that memory-maps files, and the hash of a file read
+//! through a map.
 
 use std::fs::File;
 use std::path::Path;
 
 use memmap2::Mmap;
 
+use crate::hash::ContentHash;
 use crate::{Error, Result};
 
 /// Maps the file at `path` read-only; `None` for an empty file, which
@@ -26,4 +28,16 @@ pub(crate) fn map_file(path: &Path) -> Result<Option<Mmap>> {
     unsafe { Mmap::map(&file) }
         .map(Some)
         .map_err(|e| Error::io("memory-map", path, e))
+}
+
+impl ContentHash {
+    /// The hash of the file at `path`, read through a memory map.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) when the file cannot be opened or read.
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let map = map_file(path)?;
+        Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
+    }
 }
