@@ -3,10 +3,10 @@
 
 use std::fmt::{self, Debug};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::ObjectStoreRemote;
+use super::client::Client;
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 use super::location::SharedConnector;
 use super::location::{Location, Network};
@@ -123,12 +123,7 @@ impl ObjectStoreRemoteBuilder {
         };
         let (store, backend) = location.build(&self.options, &self.network)?;
         Ok(ObjectStoreRemote {
-            store,
-            key: location.key,
-            url: location.url,
-            backend,
-            quoting,
-            learned_unquoted: AtomicBool::new(false),
+            client: Client::new(store, location.key, location.url, backend, quoting),
         })
     }
 

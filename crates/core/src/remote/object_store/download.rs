@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt, stream};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
-use super::ObjectStoreRemote;
+use super::client::Client;
 use crate::hash::ContentHash;
 use crate::transfer::TransferOptions;
 use crate::transfer::{Counter, Direction, Transfer};
@@ -35,7 +35,7 @@ use crate::{Error, Result};
 /// range `0..part size`) that `expected` was read from: its body is the
 /// first part, and no request is made for it again.
 pub(crate) async fn ranged(
-    remote: &ObjectStoreRemote,
+    client: &Client,
     dest: &Path,
     expected: &RemoteVersion,
     transfer: &TransferOptions,
@@ -45,14 +45,14 @@ pub(crate) async fn ranged(
     file.set_len(expected.size)
         .map_err(|e| Error::io("size", dest, e))?;
     let pinned = Arc::new(Pinned {
-        store: Arc::clone(remote.store()),
-        key: remote.key().clone(),
-        url: remote.url().to_owned(),
+        store: Arc::clone(client.store()),
+        key: client.key().clone(),
+        url: client.url().to_owned(),
         expected: expected.clone(),
         file,
         dest: dest.to_owned(),
         counter: Counter::new(transfer, || {
-            Transfer::new(Direction::Download, remote.url(), expected.size)
+            Transfer::new(Direction::Download, client.url(), expected.size)
         }),
         writeback: Mutex::new(Writeback::default()),
     });
@@ -86,7 +86,7 @@ pub(crate) async fn ranged(
     while let Some(part) = arriving.next().await {
         match part {
             Ok((index, hasher)) => hashers[index] = Some(hasher),
-            Err(err @ Error::Remote { .. }) => return Err(changed_or(remote, expected, err).await),
+            Err(err @ Error::Remote { .. }) => return Err(changed_or(client, expected, err).await),
             Err(err) => return Err(err),
         }
     }
@@ -100,11 +100,11 @@ pub(crate) async fn ranged(
 /// client, which the store then refused because the object had changed:
 /// [`Error::ChangedDuringDownload`] when the remote no longer holds
 /// `expected`, `err` otherwise.
-async fn changed_or(remote: &ObjectStoreRemote, expected: &RemoteVersion, err: Error) -> Error {
-    match remote.head_object().await {
+async fn changed_or(client: &Client, expected: &RemoteVersion, err: Error) -> Error {
+    match client.head().await {
         Ok(current) if !current.as_ref().is_some_and(|c| c.same_object(expected)) => {
             Error::ChangedDuringDownload {
-                url: remote.url().to_owned(),
+                url: client.url().to_owned(),
                 expected: Box::new(expected.clone()),
             }
         }

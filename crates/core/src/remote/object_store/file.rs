@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::ObjectStoreRemote;
+use super::client::Client;
 use crate::files::{
     open_lock_file, remove_leftovers, sync_dir, temp_file_beside, write_atomically,
 };
@@ -64,21 +64,18 @@ async fn lock(object: &Path, exclusive: bool) -> Result<Held> {
 }
 
 /// The version of the object, with its stamp when the stamp file belongs to it.
-pub(crate) async fn head(
-    remote: &ObjectStoreRemote,
-    object: &Path,
-) -> Result<Option<RemoteVersion>> {
+pub(crate) async fn head(client: &Client, object: &Path) -> Result<Option<RemoteVersion>> {
     if !object.parent().is_some_and(Path::is_dir) {
         return Err(Error::BucketNotFound {
-            url: remote.url().to_owned(),
+            url: client.url().to_owned(),
         });
     }
     let _held = lock(object, false).await?;
-    head_locked(remote, object).await
+    head_locked(client, object).await
 }
 
-async fn head_locked(remote: &ObjectStoreRemote, object: &Path) -> Result<Option<RemoteVersion>> {
-    let Some(mut version) = remote.head_object().await? else {
+async fn head_locked(client: &Client, object: &Path) -> Result<Option<RemoteVersion>> {
+    let Some(mut version) = client.head().await? else {
         return Ok(None);
     };
     let stamp_path = sidecar(object, "s3sqlite-stamp");
@@ -100,7 +97,7 @@ async fn head_locked(remote: &ObjectStoreRemote, object: &Path) -> Result<Option
 }
 
 pub(crate) async fn upload(
-    remote: &ObjectStoreRemote,
+    client: &Client,
     object: &Path,
     src: &Path,
     condition: &WriteCondition,
@@ -110,16 +107,16 @@ pub(crate) async fn upload(
     // a writer killed mid-copy leaves its temp file: nobody else writes now
     remove_leftovers(object, "s3sqlite-upload-")?;
     remove_leftovers(&sidecar(object, "s3sqlite-stamp"), "s3sqlite-tmp-")?;
-    let current = head_locked(remote, object).await?;
+    let current = head_locked(client, object).await?;
     if !condition.holds(current.as_ref()) {
-        return Err(Error::conflict(remote.url(), condition.expected(), current));
+        return Err(Error::conflict(client.url(), condition.expected(), current));
     }
     let previous_mtime = current.as_ref().and_then(|c| c.last_modified);
     let (object_path, src_path) = (object.to_path_buf(), src.to_path_buf());
     tokio::task::spawn_blocking(move || replace(&object_path, &src_path, previous_mtime))
         .await
         .expect("file upload task panicked")?;
-    let mut version = remote.head_object().await?.ok_or_else(|| {
+    let mut version = client.head().await?.ok_or_else(|| {
         Error::io(
             "find the file just written at",
             object,
