@@ -3,10 +3,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use s3sqlite_core::{ObjectStoreRemote, ObjectStoreRemoteBuilder, Replica, ReplicaOptions};
 use tempfile::TempDir;
 
+use crate::http_log::HttpLog;
 use crate::memory::{DirRemote, dir_remote};
 use crate::server::{S3Server, ServerKind};
 use crate::unique::unique_name;
@@ -179,6 +181,31 @@ impl Fixture {
         }
     }
 
+    /// The remote database `name`, with every request it makes recorded in
+    /// `log`: through [`HttpLog::connector`] on a server, through
+    /// [`HttpLog::store`] on memory.
+    ///
+    /// # Panics
+    ///
+    /// On the `file://` backend, which makes no requests to count.
+    pub fn logged_remote(&self, name: &str, log: &HttpLog) -> ObjectStoreRemote {
+        match &self.place {
+            Place::Server(_) => self
+                .builder(name)
+                .with_http_connector(log.connector())
+                .build()
+                .unwrap_or_else(|e| panic!("remote for {}: {e}", self.url(name))),
+            Place::Memory => {
+                let plain = self.remote(name);
+                ObjectStoreRemote::new(log.store(Arc::clone(plain.store())), plain.key().clone())
+            }
+            Place::Dir(_) => panic!(
+                "{}: a file:// remote makes no requests to log",
+                self.url(name)
+            ),
+        }
+    }
+
     /// The remote for any URL on this backend (for S3, with the server's
     /// endpoint and credentials).
     ///
@@ -245,6 +272,10 @@ impl Fixture {
 /// eight 6 MiB writers a GET from LocalStack behind Docker's port proxy
 /// stalled here once, where the same LocalStack on the host never did).
 ///
+/// Prefix it with `requests:` for bodies that count requests through
+/// [`Fixture::logged_remote`]: they run on memory, LocalStack, moto and
+/// Ceph, not on `file://`, which makes none.
+///
 /// ```no_run
 /// use s3sqlite_testkit::{Fixture, backend_tests};
 ///
@@ -256,6 +287,9 @@ impl Fixture {
 /// ```
 #[macro_export]
 macro_rules! backend_tests {
+    (requests: $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each [memory Memory, localstack LocalStack, moto Moto, ceph Ceph] $($name),*);
+    };
     (atomic: $($name:ident),* $(,)?) => {
         $crate::backend_tests!(@each [memory Memory, file File, localstack LocalStack, ceph Ceph] $($name),*);
     };

@@ -101,6 +101,11 @@ impl HttpLog {
         Arc::new(LogConnector { log: self.clone() })
     }
 
+    /// Records `exchange` as answered now.
+    pub(crate) fn push(&self, exchange: Exchange) {
+        self.lock().exchanges.push(exchange);
+    }
+
     /// Every request so far, in the order they were answered.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.lock().exchanges.clone()

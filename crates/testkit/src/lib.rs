@@ -92,6 +92,7 @@ mod error;
 mod faulty;
 mod http;
 mod http_log;
+mod logged_store;
 mod memory;
 mod race;
 mod server;

@@ -109,6 +109,8 @@ pub(crate) async fn head_then_download<R: RemoteStore + ?Sized>(
     Ok(Some((version, downloaded)))
 }
 
+/// Forwards every method, provided ones included: a remote shared behind an
+/// `Arc` (as the adapters hold theirs) keeps its own overrides.
 #[async_trait]
 impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
     async fn head(&self) -> Result<Option<RemoteVersion>> {
@@ -124,6 +126,15 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
         (**self).download(dest, expected, transfer).await
     }
 
+    async fn download_current(
+        &self,
+        dest: &Path,
+        transfer: &TransferOptions,
+        admit: &Admit<'_>,
+    ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+        (**self).download_current(dest, transfer, admit).await
+    }
+
     async fn upload(
         &self,
         src: &Path,
@@ -131,5 +142,83 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
         stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         (**self).upload(src, condition, stamp).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::Error;
+
+    /// A remote that answers only through its own `download_current`.
+    #[derive(Debug, Default)]
+    struct OneRequest {
+        current: AtomicUsize,
+    }
+
+    impl Display for OneRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("memory:///one-request")
+        }
+    }
+
+    #[async_trait]
+    impl RemoteStore for OneRequest {
+        async fn head(&self) -> Result<Option<RemoteVersion>> {
+            panic!("a HEAD was asked of a remote that overrides download_current")
+        }
+
+        async fn download(
+            &self,
+            _: &Path,
+            _: &RemoteVersion,
+            _: &TransferOptions,
+        ) -> Result<Downloaded> {
+            panic!("a pinned download was asked of a remote that overrides download_current")
+        }
+
+        async fn download_current(
+            &self,
+            _: &Path,
+            _: &TransferOptions,
+            _: &Admit<'_>,
+        ) -> Result<Option<(RemoteVersion, Result<Downloaded>)>> {
+            self.current.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        }
+
+        async fn upload(&self, _: &Path, _: &WriteCondition, _: &Stamp) -> Result<RemoteVersion> {
+            Err(Error::RemoteNotFound {
+                url: self.to_string(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_arc_forwards_the_provided_download_current() {
+        let inner = Arc::new(OneRequest::default());
+        let shared: Arc<dyn RemoteStore> = Arc::clone(&inner) as Arc<dyn RemoteStore>;
+        let twice: Arc<Arc<dyn RemoteStore>> = Arc::new(Arc::clone(&shared));
+        let dest = Path::new("unused");
+        let admit = |_: &RemoteVersion| Ok(());
+        let transfer = TransferOptions::default();
+        assert!(
+            shared
+                .download_current(dest, &transfer, &admit)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            twice
+                .download_current(dest, &transfer, &admit)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(inner.current.load(Ordering::SeqCst), 2);
     }
 }
