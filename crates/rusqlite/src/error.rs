@@ -39,7 +39,7 @@ pub enum Error {
 
     /// A [`ChangesetMerge`](crate::ChangesetMerge) met local changes that
     /// collide with the remote's and that their tables' handlers abort on.
-    #[error("{} local change(s) collide with the remote's: {}", rows.len(), crate::merge::list_rows(rows))]
+    #[error("{} local change(s) collide with the remote's: {}", rows.len(), list_rows(rows))]
     Unmerged {
         /// The rows concerned.
         rows: Vec<crate::UnmergedRow>,
@@ -152,4 +152,19 @@ impl Error {
             Error::Sync(s3sqlite_core::Error::LocalDiscarded { .. })
         )
     }
+}
+
+/// The rows of an [`Error::Unmerged`], in a few words each.
+fn list_rows(rows: &[crate::UnmergedRow]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = rows
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if rows.len() > SHOWN {
+        text.push_str(&format!("; and {} more", rows.len() - SHOWN));
+    }
+    text
 }

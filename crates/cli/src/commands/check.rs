@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use s3sqlite_core::probe::{ProbeOptions, Verdict, probe};
 use serde_json::json;
 
-use super::Context;
+use super::context::Context;
 use crate::error::{Error, NOT_SAFE};
 use crate::remote;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use s3sqlite_core::{Replica, SyncAction};
 use serde_json::json;
 
-use super::Context;
+use super::context::Context;
 use crate::args::Policy;
 use crate::error::Error;
 use crate::output::report_json;

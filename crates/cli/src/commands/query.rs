@@ -7,7 +7,7 @@ use s3sqlite_rusqlite::rusqlite::types::{Value as Cell, ValueRef};
 use s3sqlite_rusqlite::rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
-use super::Context;
+use super::context::Context;
 use crate::args::Policy;
 use crate::error::Error;
 use crate::remote;

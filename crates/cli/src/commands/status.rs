@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use s3sqlite_core::{Inspection, Replica, ReplicaOptions, Status};
 use serde_json::json;
 
-use super::Context;
+use super::context::Context;
 use crate::error::Error;
 use crate::output::{bytes, time, version_json};
 use crate::remote;

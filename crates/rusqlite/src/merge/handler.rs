@@ -257,3 +257,25 @@ pub(crate) fn show_value(value: &Value) -> String {
         Value::Blob(b) => format!("<{} bytes>", b.len()),
     }
 }
+
+/// Where a schema changed, in [`Error::SchemaChanged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Side {
+    /// In the local copy, since the base version.
+    Local,
+    /// On the remote, since the base version.
+    Remote,
+    /// The two sides started apart (there was no base) and differ.
+    Both,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Local => "in the local copy",
+            Side::Remote => "on the remote",
+            Side::Both => "between the local copy and the remote, which started apart",
+        })
+    }
+}

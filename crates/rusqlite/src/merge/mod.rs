@@ -5,11 +5,11 @@ mod handler;
 mod rebase;
 mod schema;
 
-use std::fmt;
-
 use s3sqlite_core::{Conflict, Resolution, SyncPolicy, async_trait};
 
-pub use self::handler::{Change, ConflictKind, Decision, OnConflict, RowConflict, UnmergedRow};
+pub use self::handler::{
+    Change, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
+};
 use self::rebase::{Inputs, rebase};
 use crate::Error;
 
@@ -153,7 +153,7 @@ impl SyncPolicy for ChangesetMerge {
                 base: base.as_deref(),
                 merged: &target,
             };
-            rebase(&inputs, &policy)
+            rebase(&inputs, &|table| policy.handler_for(table).clone())
         })
         .await
         .expect("the merge task panicked");
@@ -179,41 +179,4 @@ impl SyncPolicy for ChangesetMerge {
     fn keeps_base(&self) -> bool {
         true
     }
-}
-
-/// Where a schema changed, in [`Error::SchemaChanged`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Side {
-    /// In the local copy, since the base version.
-    Local,
-    /// On the remote, since the base version.
-    Remote,
-    /// The two sides started apart (there was no base) and differ.
-    Both,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Local => "in the local copy",
-            Side::Remote => "on the remote",
-            Side::Both => "between the local copy and the remote, which started apart",
-        })
-    }
-}
-
-/// The rows of an [`Error::Unmerged`], in a few words each.
-pub(crate) fn list_rows(rows: &[UnmergedRow]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = rows
-        .iter()
-        .take(SHOWN)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    if rows.len() > SHOWN {
-        text.push_str(&format!("; and {} more", rows.len() - SHOWN));
-    }
-    text
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params_from_iter};
 
+use super::handler::Side;
 use super::handler::{Change, ConflictKind, Decision, OnConflict, RowConflict, UnmergedRow};
 use super::schema::{self, Table, quote};
-use super::{ChangesetMerge, Side};
 use crate::Error;
 
 /// The three databases of a merge.
@@ -62,9 +62,13 @@ impl RowChange {
     }
 }
 
-/// Replays the changes base → local onto `merged` under `policy`, in one
+/// Replays the changes base → local onto `merged`, each table's collisions
+/// settled by the handler `handler_for` gives for its name, in one
 /// transaction committed only when every change found its place.
-pub(super) fn rebase(inputs: &Inputs<'_>, policy: &ChangesetMerge) -> Result<Tally, Error> {
+pub(super) fn rebase(
+    inputs: &Inputs<'_>,
+    handler_for: &dyn Fn(&str) -> OnConflict,
+) -> Result<Tally, Error> {
     let merged = inputs.merged;
     let db = |op: &'static str| {
         move |source| Error::Database {
@@ -99,7 +103,7 @@ pub(super) fn rebase(inputs: &Inputs<'_>, policy: &ChangesetMerge) -> Result<Tal
     };
     let has_base = inputs.base.is_some();
     for table in &tables {
-        let handler = policy.handler_for(&table.name);
+        let handler = &handler_for(&table.name);
         if table.key.is_empty() {
             merge.check_unkeyed(table, has_base)?;
             continue;
