@@ -119,7 +119,11 @@ pub struct Stamp {
 
 impl Stamp {
     /// A stamp for uploading `size` bytes that hash to `content_hash`, with a
-    /// fresh id.
+    /// fresh id of 128 random bits.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system's random source fails.
     pub fn new(content_hash: ContentHash, size: u64) -> Self {
         Stamp {
             content_hash,
@@ -168,23 +172,20 @@ impl Downloaded {
     }
 }
 
-/// 32 hex digits that no other upload, in this or another process or
+/// 32 hex digits drawn from the operating system's random source: 128
+/// random bits, which no other upload, in this or another process or
 /// machine, is expected to share.
+///
+/// # Panics
+///
+/// When the operating system's random source fails, which leaves no way to
+/// tell this upload from another writer's.
 pub(crate) fn fresh_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&std::process::id().to_le_bytes());
-    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    hasher.update(&now.as_nanos().to_le_bytes());
-    hasher.update(&(&now as *const _ as usize).to_le_bytes());
-    if let Ok(host) = std::fs::read("/proc/sys/kernel/random/uuid") {
-        hasher.update(&host);
+    let mut bytes = [0u8; 16];
+    if let Err(err) = getrandom::fill(&mut bytes) {
+        panic!("the operating system's random source failed: {err}");
     }
-    hasher.finalize().to_hex()[..32].to_owned()
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// When an [`upload`](RemoteStore::upload) may replace the object.
@@ -216,5 +217,22 @@ impl WriteCondition {
             WriteCondition::IfMatch(expected) => Some(expected),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn fresh_ids_are_32_hex_digits_and_differ() {
+        let ids: HashSet<String> = (0..10_000).map(|_| fresh_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
     }
 }
