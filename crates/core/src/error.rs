@@ -230,9 +230,23 @@ pub enum Error {
         actual: u64,
     },
 
-    /// Another replica (in this or another process) holds the local copy.
+    /// Another replica holds the local copy: one of another process, or
+    /// one of this process that is still opening.
     #[error("local copy {path} is in use by another replica")]
     LocalInUse {
+        /// The local database path.
+        path: PathBuf,
+    },
+
+    /// A replica of this process that is still open holds the local copy:
+    /// for example a pool or connection whose `close()` failed, which keeps
+    /// its path until it is closed or dropped.
+    #[error(
+        "local copy {path} is held by a replica of this process that is still open \
+         (a pool or connection whose close failed keeps its path): retry its close, \
+         or drop it (its changes stay in the local file for the next open)"
+    )]
+    LocalHeldByThisProcess {
         /// The local database path.
         path: PathBuf,
     },

@@ -114,11 +114,15 @@ async fn second_open_of_one_local_path_is_refused(fx: Fixture) {
         .open("db", "a.db", ReplicaOptions::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::LocalInUse { .. }), "{err}");
+    // the replica holding it is this process's own: the message says so,
+    // and what settles it
+    assert!(matches!(err, Error::LocalHeldByThisProcess { .. }), "{err}");
     assert_eq!(
         err.to_string(),
         format!(
-            "local copy {} is in use by another replica",
+            "local copy {} is held by a replica of this process that is still open \
+             (a pool or connection whose close failed keeps its path): retry its close, \
+             or drop it (its changes stay in the local file for the next open)",
             fx.local("a.db").display()
         )
     );

@@ -64,7 +64,8 @@ impl Replica {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalInUse`] while a replica holds the path;
+    /// [`Error::LocalInUse`] or [`Error::LocalHeldByThisProcess`] while a
+    /// replica holds the path;
     /// [`Error::TrackedElsewhere`] when the local copy belongs to another
     /// URL; [`Error::Remote`] when the HEAD fails; [`Error::Io`] when the
     /// local files cannot be read.

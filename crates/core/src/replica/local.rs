@@ -4,6 +4,7 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use tempfile::NamedTempFile;
 
@@ -83,8 +84,10 @@ impl LocalFiles {
             match lock.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::LocalInUse {
-                        path: path.to_owned(),
+                    let path = path.to_owned();
+                    return Err(match file_id(&lock).is_some_and(held_here) {
+                        true => Error::LocalHeldByThisProcess { path },
+                        false => Error::LocalInUse { path },
                     });
                 }
                 Err(TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
@@ -103,11 +106,22 @@ impl LocalFiles {
         }
     }
 
-    /// Another handle on the held lock, for the replica to keep.
-    pub(super) fn lock_file(&self) -> Result<File> {
-        self.lock
+    /// Another handle on the held lock, for the replica to keep; the lock
+    /// counts as held by this process while it lives.
+    pub(super) fn lock_file(&self) -> Result<HeldLock> {
+        let file = self
+            .lock
             .try_clone()
-            .map_err(|e| Error::io("open lock file", lock_path(&self.path), e))
+            .map_err(|e| Error::io("open lock file", lock_path(&self.path), e))?;
+        let id = file_id(&file);
+        if let Some(id) = id {
+            let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+            match held.iter_mut().find(|(held, _)| *held == id) {
+                Some((_, handles)) => *handles += 1,
+                None => held.push((id, 1)),
+            }
+        }
+        Ok(HeldLock { _file: file, id })
     }
 
     /// Removes the lock file and folders this open created, unless it left
@@ -129,6 +143,59 @@ impl LocalFiles {
                 return;
             }
         }
+    }
+}
+
+/// A lock file told apart from others: its device and inode.
+type FileId = (u64, u64);
+
+/// The lock files that replicas of this process hold, each with how many
+/// handles hold it: a path that another open finds locked is then known to
+/// be held here, not by another process.
+static HELD: Mutex<Vec<(FileId, usize)>> = Mutex::new(Vec::new());
+
+/// The lock on a local path that a replica keeps for its life.
+#[derive(Debug)]
+pub(super) struct HeldLock {
+    _file: File,
+    id: Option<FileId>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let Some(id) = self.id else {
+            return;
+        };
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = held.iter().position(|(held, _)| *held == id) {
+            held[at].1 -= 1;
+            if held[at].1 == 0 {
+                held.swap_remove(at);
+            }
+        }
+    }
+}
+
+/// Whether a replica of this process holds the lock file `id`.
+fn held_here(id: FileId) -> bool {
+    HELD.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .any(|(held, _)| *held == id)
+}
+
+/// The identity of the open `file`, where the platform gives one.
+fn file_id(file: &File) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
     }
 }
 

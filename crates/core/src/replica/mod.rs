@@ -14,11 +14,11 @@ mod record;
 mod state;
 mod upload;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::local::HeldLock;
 use self::state::State;
 use crate::policy::SyncPolicy;
 use crate::remote::RemoteStore;
@@ -78,7 +78,7 @@ pub struct Replica {
     /// The fastest transfer seen so far, in bytes per second: what a push
     /// with a deadline judges its chances by.
     fastest: Option<f64>,
-    _lock: File,
+    _lock: HeldLock,
 }
 
 /// What a sync moved and did, before it becomes a report.

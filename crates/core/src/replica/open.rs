@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::live::Source;
-use super::local::{LocalFiles, remove_leftovers};
+use super::local::{HeldLock, LocalFiles, remove_leftovers};
 use super::record::Local;
 use super::state::{State, state_path};
 use super::{Outcome, Replica, ReplicaOptions};
@@ -37,6 +37,8 @@ impl Replica {
     /// # Errors
     ///
     /// - [`Error::LocalInUse`] when another replica holds the local path;
+    ///   [`Error::LocalHeldByThisProcess`] when that replica is one of this
+    ///   process that is still open (say, a pool whose close failed);
     /// - [`Error::NotAFile`], [`Error::Io`] for an unusable local path;
     /// - [`Error::UntrackedLocal`] when a file s3sqlite does not track is in
     ///   the way and the remote exists;
@@ -75,7 +77,7 @@ impl Replica {
         url: String,
         path: PathBuf,
         options: ReplicaOptions,
-        lock: File,
+        lock: HeldLock,
         started: Instant,
     ) -> Result<Self> {
         remove_leftovers(&path)?;
@@ -104,7 +106,7 @@ impl Replica {
         url: String,
         path: PathBuf,
         options: ReplicaOptions,
-        lock: File,
+        lock: HeldLock,
     ) -> Result<Self> {
         let state_path = state_path(&path);
         let state = State::load(&state_path)?;
