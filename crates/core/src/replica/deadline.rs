@@ -1,15 +1,20 @@
 //! Deadlines: the pace transfers have shown, and pushes bounded in time.
 
-use std::fs::{self};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::Replica;
 use crate::report::SyncReport;
 use crate::{Error, Result};
 
-impl Replica {
-    /// Records a transfer of `bytes` that took `took`.
+/// The fastest transfer seen so far: what a push with a deadline judges its
+/// chances by.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Pace {
+    /// In bytes per second; `None` until a transfer was seen.
+    fastest: Option<f64>,
+}
+
+impl Pace {
+    /// Takes in a transfer of `bytes` that took `took`.
     pub(super) fn observe(&mut self, bytes: u64, took: Duration) {
         if bytes == 0 || took.is_zero() {
             return;
@@ -18,15 +23,11 @@ impl Replica {
         self.fastest = Some(self.fastest.map_or(rate, |fastest| fastest.max(rate)));
     }
 
-    /// Fails when the file at `path` cannot go up before `deadline` (when
-    /// there is one) even at the fastest pace seen so far.
-    pub(super) fn check_deadline(&self, path: &Path, deadline: Option<Instant>) -> Result<()> {
-        let Some(deadline) = deadline else {
-            return Ok(());
-        };
-        let size = fs::metadata(path)
-            .map_err(|e| Error::io("read metadata of", path, e))?
-            .len();
+    /// Fails with [`Error::DeadlineTooShort`] when `size` bytes cannot go up
+    /// to `url` before `deadline` even at the fastest pace seen so far.
+    /// With no transfer seen yet it lets the push start, unless no time is
+    /// left at all.
+    pub(super) fn check(&self, url: &str, size: u64, deadline: Instant) -> Result<()> {
         let left = deadline.saturating_duration_since(Instant::now());
         let needed = match self.fastest {
             Some(rate) => Duration::from_secs_f64(size as f64 / rate),
@@ -35,7 +36,7 @@ impl Replica {
         };
         if needed > left {
             return Err(Error::DeadlineTooShort {
-                url: self.url.clone(),
+                url: url.to_owned(),
                 size,
                 needed,
                 left,
@@ -59,4 +60,26 @@ pub(super) async fn by_deadline(
             url,
             elapsed: started.elapsed(),
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pace_refuses_only_what_even_its_fastest_transfer_cannot_make() {
+        let soon = Instant::now() + Duration::from_secs(10);
+        let mut pace = Pace::default();
+        pace.check("memory:///p", u64::MAX, soon).unwrap();
+        pace.observe(1_000, Duration::from_secs(1));
+        pace.observe(100, Duration::from_secs(1));
+        pace.check("memory:///p", 5_000, soon).unwrap();
+        let err = pace.check("memory:///p", 50_000, soon).unwrap_err();
+        assert!(
+            matches!(err, Error::DeadlineTooShort { size: 50_000, .. }),
+            "{err}"
+        );
+        let passed = Instant::now() - Duration::from_millis(1);
+        assert!(Pace::default().check("memory:///p", 1, passed).is_err());
+    }
 }

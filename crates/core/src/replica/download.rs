@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::live::LiveReplace;
 use super::local;
-use super::state::{Installing, State, sibling};
+use super::state::sibling;
 use super::{Outcome, Replica};
 use crate::files::sync_dir;
 use crate::remote::RemoteStore;
@@ -106,7 +106,7 @@ impl Replica {
             };
             match result {
                 Ok(downloaded) => {
-                    self.observe(downloaded.size, took);
+                    self.pace.observe(downloaded.size, took);
                     return self.take_download(temp, version, &downloaded, live).await;
                 }
                 Err(err) if err.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
@@ -170,16 +170,7 @@ impl Replica {
         }
         // announced first: a crash between the rename and the record leaves
         // a copy the next open recognises
-        let mut state = self
-            .state
-            .clone()
-            .unwrap_or_else(|| State::new(&self.url, None, None));
-        state.installing = Some(Installing {
-            version: version.clone(),
-            hash,
-            rebased_on: None,
-        });
-        self.save(state)?;
+        self.announce_install(version.clone(), hash, None)?;
         self.write_base_copy(temp.path(), hash)?;
         let temp_path = temp.into_temp_path();
         self.install(&temp_path)?;

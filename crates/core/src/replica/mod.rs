@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::deadline::Pace;
 use self::local::HeldLock;
 use self::state::State;
 use crate::policy::SyncPolicy;
@@ -75,9 +76,9 @@ pub struct Replica {
     state: Option<State>,
     options: ReplicaOptions,
     opened: SyncReport,
-    /// The fastest transfer seen so far, in bytes per second: what a push
-    /// with a deadline judges its chances by.
-    fastest: Option<f64>,
+    /// The fastest transfer seen so far: what a push with a deadline judges
+    /// its chances by.
+    pace: Pace,
     _lock: HeldLock,
 }
 

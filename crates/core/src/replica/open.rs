@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use super::deadline::Pace;
 use super::live::Source;
 use super::local::{HeldLock, LocalFiles, remove_leftovers};
 use super::record::Local;
@@ -134,7 +135,7 @@ impl Replica {
                 version: None,
                 dirty: false,
             },
-            fastest: None,
+            pace: Pace::default(),
             _lock: lock,
         })
     }

@@ -1,6 +1,8 @@
 //! Pushing: uploading the local copy when it changed, with connections closed
 //! or open, with or without a deadline; and closing.
 
+use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -235,5 +237,17 @@ impl Replica {
             Ok(report) => Ok(report),
             Err(err) => Err((self, err)),
         }
+    }
+
+    /// Fails when the file at `path` cannot go up before `deadline` (when
+    /// there is one) even at the fastest pace seen so far.
+    fn check_deadline(&self, path: &Path, deadline: Option<Instant>) -> Result<()> {
+        let Some(deadline) = deadline else {
+            return Ok(());
+        };
+        let size = fs::metadata(path)
+            .map_err(|e| Error::io("read metadata of", path, e))?
+            .len();
+        self.pace.check(&self.url, size, deadline)
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::local::journal_pending;
-use super::state::{Fingerprint, State};
+use super::state::{Fingerprint, Installing, State};
 use super::{Replica, base};
 use crate::Result;
 use crate::hash::ContentHash;
@@ -133,6 +133,43 @@ impl Replica {
         state.fingerprint = Some(Fingerprint::settle(&self.path)?);
         state.base_header = Some(crate::verify::read_header(&self.path)?);
         state.base_copy = self.base_copy_for(state.base.as_ref(), hash);
+        self.save(state)
+    }
+
+    /// Announces, before the local file is replaced, that it is about to
+    /// hold `version` with content `hash` (`rebased_on`: a merge rebased
+    /// onto that version, whose content the base copy holds, with this
+    /// hash): a crash between the rename and the record leaves a copy the
+    /// next open recognises (see `finish_interrupted_install`).
+    pub(super) fn announce_install(
+        &mut self,
+        version: RemoteVersion,
+        hash: ContentHash,
+        rebased_on: Option<ContentHash>,
+    ) -> Result<()> {
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.installing = Some(Installing {
+            version,
+            hash,
+            rebased_on,
+        });
+        self.save(state)
+    }
+
+    /// Records that an earlier upload of ours, of content `landed`, is the
+    /// remote's `version`, while the local copy changed again since: the
+    /// base moves to that version and the local changes stay to be
+    /// uploaded on its condition.
+    pub(super) fn record_landed(
+        &mut self,
+        version: RemoteVersion,
+        landed: ContentHash,
+    ) -> Result<()> {
+        let mut state = State::new(&self.url, Some(version), Some(landed));
+        state.pending = self.pending().to_vec();
         self.save(state)
     }
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use super::live::Source;
 use super::local::{self, journal_pending};
-use super::state::{Installing, State};
 use super::{Outcome, Replica, base};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
@@ -84,10 +83,7 @@ impl Replica {
                         return Ok(outcome);
                     }
                     // it landed, and the local copy changed again since
-                    let mut state =
-                        State::new(&self.url, Some(theirs.clone()), Some(landed.content_hash));
-                    state.pending = self.pending().to_vec();
-                    self.save(state)?;
+                    self.record_landed(theirs.clone(), landed.content_hash)?;
                     condition = WriteCondition::IfMatch(theirs);
                     continue;
                 }
@@ -208,7 +204,7 @@ impl Replica {
             match sent_file.await {
                 Ok(version) => {
                     let up = version.size;
-                    self.observe(up, sent.elapsed());
+                    self.pace.observe(up, sent.elapsed());
                     let mut outcome = self.finish(version, hash, action, up, &source)?;
                     outcome.down = down;
                     return Ok(outcome);
@@ -266,16 +262,7 @@ impl Replica {
                 if let Some(onto) = &onto {
                     // announced first: a crash after the rename leaves a
                     // merge the next open recognises
-                    let mut state = self
-                        .state
-                        .clone()
-                        .unwrap_or_else(|| State::new(&self.url, None, None));
-                    state.installing = Some(Installing {
-                        version: onto.version.clone(),
-                        hash,
-                        rebased_on: Some(onto.hash),
-                    });
-                    self.save(state)?;
+                    self.announce_install(onto.version.clone(), hash, Some(onto.hash))?;
                 }
                 if merged.parent() == Some(scratch) {
                     File::open(merged)
