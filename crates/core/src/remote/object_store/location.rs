@@ -5,6 +5,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use object_store::ObjectStore;
+#[cfg(feature = "aws")]
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+#[cfg(feature = "azure")]
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+#[cfg(feature = "gcp")]
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -287,9 +293,28 @@ impl Location {
         network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
         match self.scheme.as_str() {
-            "s3" | "s3sqlite" => self.build_s3(options, network),
-            "gs" => self.build_gcs(options, network),
-            "az" => self.build_azure(options, network),
+            // no `x-amz-checksum-*` by default: every PUT already carries the
+            // body's SHA-256 in its signature (`x-amz-content-sha256`), which
+            // a server that verifies signatures checks; and LocalStack, given
+            // a checksum on an interrupted overwrite, destroys the previous
+            // version's bytes while HEAD still reports it, where without one
+            // it keeps the partial body as a new version that the engine
+            // detects
+            #[cfg(feature = "aws")]
+            "s3" | "s3sqlite" => {
+                let builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+                self.build_cloud(builder, options, network, Backend::S3)
+            }
+            #[cfg(feature = "gcp")]
+            "gs" => {
+                let builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&self.bucket);
+                self.build_cloud(builder, options, network, Backend::Cloud)
+            }
+            #[cfg(feature = "azure")]
+            "az" => {
+                let builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
+                self.build_cloud(builder, options, network, Backend::Cloud)
+            }
             "memory" => {
                 self.no_options(options)?;
                 Ok((memory_store(), Backend::Memory))
@@ -310,7 +335,15 @@ impl Location {
                     })?;
                 Ok((Arc::new(store), Backend::File { path }))
             }
-            _ => unreachable!("parse accepts only the schemes above"),
+            other => Err(Error::FeatureDisabled {
+                url: self.url.clone(),
+                feature: match other {
+                    "s3" | "s3sqlite" => "aws",
+                    "gs" => "gcp",
+                    "az" => "azure",
+                    _ => unreachable!("parse accepts only the schemes above"),
+                },
+            }),
         }
     }
 
@@ -338,126 +371,94 @@ impl Location {
         }
     }
 
-    #[cfg(feature = "aws")]
-    fn build_s3(
+    /// The store `builder` makes once it has the client settings of
+    /// `network` and the object_store `options`, as `backend`.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    fn build_cloud<B: CloudBuilder>(
         &self,
+        mut builder: B,
         options: &[(String, String)],
         network: &Network,
+        backend: Backend,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-        // no `x-amz-checksum-*` by default: every PUT already carries the
-        // body's SHA-256 in its signature (`x-amz-content-sha256`), which a
-        // server that verifies signatures checks; and LocalStack, given a
-        // checksum on an interrupted overwrite, destroys the previous
-        // version's bytes while HEAD still reports it, where without one it
-        // keeps the partial body as a new version that the engine detects
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
         for (key, value, explicit) in network.client_settings() {
-            let key = AmazonS3ConfigKey::Client(key);
-            if explicit || builder.get_config_value(&key).is_none() {
-                builder = builder.with_config(key, value);
+            let key = B::client_key(key);
+            if explicit || builder.get(&key).is_none() {
+                builder = builder.set(key, value);
             }
         }
         for (key, value) in options {
-            let key: AmazonS3ConfigKey = key.parse().map_err(|e| self.config_error(e))?;
-            builder = builder.with_config(key, value);
+            let key: B::Key = key.parse().map_err(|e| self.config_error(e))?;
+            builder = builder.set(key, value.clone());
         }
-        builder = builder.with_retry(network.retry());
+        builder = builder.retried(network.retry());
         if let Some(connector) = &network.connector {
-            builder = builder.with_http_connector(connector.clone());
+            builder = builder.connected(connector.clone());
         }
-        let store = builder.build().map_err(|e| self.config_error(e))?;
-        Ok((Arc::new(store), Backend::S3))
-    }
-
-    #[cfg(not(feature = "aws"))]
-    fn build_s3(
-        &self,
-        _: &[(String, String)],
-        _: &Network,
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        Err(Error::FeatureDisabled {
-            url: self.url.clone(),
-            feature: "aws",
-        })
-    }
-
-    #[cfg(feature = "gcp")]
-    fn build_gcs(
-        &self,
-        options: &[(String, String)],
-        network: &Network,
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-        let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&self.bucket);
-        for (key, value, explicit) in network.client_settings() {
-            let key = GoogleConfigKey::Client(key);
-            if explicit || builder.get_config_value(&key).is_none() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        for (key, value) in options {
-            let key: GoogleConfigKey = key.parse().map_err(|e| self.config_error(e))?;
-            builder = builder.with_config(key, value);
-        }
-        builder = builder.with_retry(network.retry());
-        if let Some(connector) = &network.connector {
-            builder = builder.with_http_connector(connector.clone());
-        }
-        let store = builder.build().map_err(|e| self.config_error(e))?;
-        Ok((Arc::new(store), Backend::Cloud))
-    }
-
-    #[cfg(not(feature = "gcp"))]
-    fn build_gcs(
-        &self,
-        _: &[(String, String)],
-        _: &Network,
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        Err(Error::FeatureDisabled {
-            url: self.url.clone(),
-            feature: "gcp",
-        })
-    }
-
-    #[cfg(feature = "azure")]
-    fn build_azure(
-        &self,
-        options: &[(String, String)],
-        network: &Network,
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-        let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&self.bucket);
-        for (key, value, explicit) in network.client_settings() {
-            let key = AzureConfigKey::Client(key);
-            if explicit || builder.get_config_value(&key).is_none() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        for (key, value) in options {
-            let key: AzureConfigKey = key.parse().map_err(|e| self.config_error(e))?;
-            builder = builder.with_config(key, value);
-        }
-        builder = builder.with_retry(network.retry());
-        if let Some(connector) = &network.connector {
-            builder = builder.with_http_connector(connector.clone());
-        }
-        let store = builder.build().map_err(|e| self.config_error(e))?;
-        Ok((Arc::new(store), Backend::Cloud))
-    }
-
-    #[cfg(not(feature = "azure"))]
-    fn build_azure(
-        &self,
-        _: &[(String, String)],
-        _: &Network,
-    ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
-        Err(Error::FeatureDisabled {
-            url: self.url.clone(),
-            feature: "azure",
-        })
+        let store = builder.finish().map_err(|e| self.config_error(e))?;
+        Ok((store, backend))
     }
 }
+
+/// What object_store's cloud builders share by name but not by trait, so
+/// that [`Location::build_cloud`] configures each of them.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+trait CloudBuilder: Sized {
+    /// The builder's configuration keys.
+    type Key: std::str::FromStr<Err = object_store::Error>;
+    /// The key for an HTTP client setting.
+    fn client_key(key: object_store::ClientConfigKey) -> Self::Key;
+    /// The value `key` has, from the environment or a call before.
+    fn get(&self, key: &Self::Key) -> Option<String>;
+    /// Sets `key`.
+    fn set(self, key: Self::Key, value: String) -> Self;
+    /// Sets how requests are retried.
+    fn retried(self, retry: object_store::RetryConfig) -> Self;
+    /// Sends requests through `connector`.
+    fn connected(self, connector: SharedConnector) -> Self;
+    /// The store.
+    fn finish(self) -> object_store::Result<Arc<dyn ObjectStore>>;
+}
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+macro_rules! cloud_builder {
+    ($builder:ty, $key:ident) => {
+        impl CloudBuilder for $builder {
+            type Key = $key;
+
+            fn client_key(key: object_store::ClientConfigKey) -> $key {
+                $key::Client(key)
+            }
+
+            fn get(&self, key: &$key) -> Option<String> {
+                self.get_config_value(key)
+            }
+
+            fn set(self, key: $key, value: String) -> Self {
+                self.with_config(key, value)
+            }
+
+            fn retried(self, retry: object_store::RetryConfig) -> Self {
+                self.with_retry(retry)
+            }
+
+            fn connected(self, connector: SharedConnector) -> Self {
+                self.with_http_connector(connector)
+            }
+
+            fn finish(self) -> object_store::Result<Arc<dyn ObjectStore>> {
+                Ok(Arc::new(self.build()?))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "aws")]
+cloud_builder!(AmazonS3Builder, AmazonS3ConfigKey);
+#[cfg(feature = "gcp")]
+cloud_builder!(GoogleCloudStorageBuilder, GoogleConfigKey);
+#[cfg(feature = "azure")]
+cloud_builder!(MicrosoftAzureBuilder, AzureConfigKey);
 
 #[cfg(test)]
 mod tests {
