@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use s3sqlite_core::{RemoteVersion, SyncReport};
+use s3sqlite_core::{ErrorChain, RemoteVersion, SyncReport};
 use serde_json::{Value, json};
 
 use crate::error::Error;
@@ -61,18 +61,7 @@ impl Output {
 /// The messages of `err`'s sources, outermost first, each one said once
 /// (a message that repeats its source's is left out).
 fn causes(err: &Error) -> Vec<String> {
-    let mut causes: Vec<String> = Vec::new();
-    let mut shown = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !shown.contains(&text) {
-            causes.push(text.clone());
-        }
-        shown = text;
-        source = cause.source();
-    }
-    causes
+    ErrorChain::new(err).causes().collect()
 }
 
 /// A remote version as JSON.

@@ -103,7 +103,7 @@ mod transfer;
 mod verify;
 mod version;
 
-pub use crate::error::{Corruption, Error, Result};
+pub use crate::error::{Corruption, Error, ErrorChain, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{

@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use s3sqlite_core::{
-    LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
-    SyncPolicy, SyncReport,
+    ErrorChain, LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions,
+    Status, SyncPolicy, SyncReport,
 };
 use sqlx::{Either, SqlStr};
 use sqlx_sqlite::{
@@ -675,7 +675,7 @@ impl S3SqlitePoolBuilder {
                     ticks.tick().await;
                     let Some(inner) = weak.upgrade() else { return };
                     if let Err(err) = inner.sync(Op::Push, None).await {
-                        tracing::warn!(url = %inner.url, error = %Chain(&err), "background sync failed; changes stay local for the next sync");
+                        tracing::warn!(url = %inner.url, error = %ErrorChain::new(&err), "background sync failed; changes stay local for the next sync");
                         *inner
                             .background_error
                             .lock()
@@ -708,21 +708,5 @@ impl S3SqlitePoolBuilder {
                 close: Box::new(close),
             }),
         }
-    }
-}
-
-/// An error and every cause under it, one after another: what a log line
-/// needs when nobody is there to walk `source()`.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, "; caused by: {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
     }
 }
