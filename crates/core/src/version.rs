@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::ContentHash;
 
-/// One version of the remote object, as reported by [`RemoteStore::head`] or
-/// [`RemoteStore::upload`].
+/// One version of the remote object, as reported by [`RemoteStore::head`](crate::RemoteStore::head) or
+/// [`RemoteStore::upload`](crate::RemoteStore::upload).
 ///
 /// Two versions are the same object when their version ids match (where the
 /// store has them) or else their entity tags and sizes match; see
@@ -148,7 +148,7 @@ impl Stamp {
     }
 }
 
-/// What a [`RemoteStore::download`] wrote.
+/// What a [`RemoteStore::download`](crate::RemoteStore::download) wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Downloaded {
@@ -188,7 +188,7 @@ pub(crate) fn fresh_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// When an [`upload`](RemoteStore::upload) may replace the object.
+/// When an [`upload`](crate::RemoteStore::upload) may replace the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteCondition {
     /// Always: whatever is there is replaced.

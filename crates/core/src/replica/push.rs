@@ -148,8 +148,8 @@ impl Replica {
     /// `VACUUM INTO`). Nothing is sent when those bytes are what the remote
     /// already holds.
     ///
-    /// A resolution that replaces the local content ([`Resolution::KeepRemote`],
-    /// [`Resolution::Merged`]) cannot rename a file under open connections:
+    /// A resolution that replaces the local content ([`Resolution::KeepRemote`](crate::Resolution::KeepRemote),
+    /// [`Resolution::Merged`](crate::Resolution::Merged)) cannot rename a file under open connections:
     /// `replace` writes the new content into the live database instead
     /// (SQLite's online backup API), and the engine never touches the
     /// `-wal` and `-shm` files.

@@ -203,7 +203,7 @@ impl Replica {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the local file cannot be read or the state written.
+    /// [`Error::Io`](crate::Error::Io) when the local file cannot be read or the state written.
     pub fn absorb_header_rewrite(&mut self) -> Result<bool> {
         use crate::verify::{HEADER_LEN, is_bookkeeping};
         let Some(state) = &self.state else {

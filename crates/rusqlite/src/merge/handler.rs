@@ -258,7 +258,7 @@ pub(crate) fn show_value(value: &Value) -> String {
     }
 }
 
-/// Where a schema changed, in [`Error::SchemaChanged`].
+/// Where a schema changed, in [`Error::SchemaChanged`](crate::Error::SchemaChanged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Side {
