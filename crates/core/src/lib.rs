@@ -90,6 +90,7 @@
 #[doc = include_str!("../README.md")]
 pub struct CrateReadme;
 
+mod adapter;
 mod error;
 mod files;
 mod hash;

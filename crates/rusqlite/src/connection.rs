@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 use s3sqlite_core::{
-    LiveSource, ObjectStoreRemote, Overwrite, RemoteStore, Replica, ReplicaOptions, Status,
-    SyncPolicy, SyncReport,
+    LiveSource, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions, Status, SyncPolicy,
+    SyncReport,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -419,42 +419,7 @@ impl SyncedConnectionBuilder {
         }
     }
 
-    /// Sets where the local copy lives.
-    ///
-    /// By default, a path under the system temp folder derived from the URL
-    /// (see [`ReplicaOptions::with_local_path`]).
-    pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.replica = self.replica.with_local_path(path);
-        self
-    }
-
-    /// Sets the policy for a remote that changed while the local copy did.
-    ///
-    /// By default, [`FailOnConflict`](s3sqlite_core::FailOnConflict).
-    pub fn with_policy(mut self, policy: impl SyncPolicy) -> Self {
-        self.replica = self.replica.with_policy(policy);
-        self
-    }
-
-    /// `true` makes the local copy win conflicts ([`Overwrite`]), the
-    /// original package's `ignore_conflicts=True`; `false` restores the
-    /// default policy.
-    ///
-    /// By default, `false`.
-    pub fn with_ignore_conflicts(self, ignore: bool) -> Self {
-        if ignore {
-            self.with_policy(Overwrite)
-        } else {
-            self.with_policy(s3sqlite_core::FailOnConflict)
-        }
-    }
-
-    /// Sets every replica option at once, replacing what the other setters
-    /// set.
-    pub fn with_replica_options(mut self, options: ReplicaOptions) -> Self {
-        self.replica = options;
-        self
-    }
+    s3sqlite_core::__replica_setters!(replica);
 
     /// Sets the flags the connection opens with.
     ///

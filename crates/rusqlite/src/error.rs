@@ -5,108 +5,88 @@ use std::path::PathBuf;
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What can go wrong with a [`SyncedConnection`](crate::SyncedConnection).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Opening, pulling or pushing the replica failed: a conflict, a network
-    /// error, a bad URL… (see [`s3sqlite_core::Error`]).
-    #[error(transparent)]
-    Sync(#[from] s3sqlite_core::Error),
+s3sqlite_core::__adapter_error! {
+    /// What can go wrong with a [`SyncedConnection`](crate::SyncedConnection).
+    #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum Error for "connection", "rusqlite": rusqlite::Error, transparent {
+        /// `sync()` was called inside an open transaction: commit or roll back
+        /// first, so that what goes up is a committed state.
+        #[error("cannot sync {path} inside an open transaction: commit or roll back first")]
+        InTransaction {
+            /// The local database file.
+            path: PathBuf,
+        },
 
-    /// A database operation of the connection's own failed.
-    #[error("could not {op} {path}")]
-    Database {
-        /// What was being done, e.g. "checkpoint".
-        op: &'static str,
-        /// The local database file.
-        path: PathBuf,
-        /// rusqlite's error.
-        source: rusqlite::Error,
-    },
+        /// The runtime that drives transfers could not be started.
+        #[error("could not start the runtime for transfers")]
+        Runtime(#[source] std::io::Error),
 
-    /// `sync()` was called inside an open transaction: commit or roll back
-    /// first, so that what goes up is a committed state.
-    #[error("cannot sync {path} inside an open transaction: commit or roll back first")]
-    InTransaction {
-        /// The local database file.
-        path: PathBuf,
-    },
+        /// A [`ChangesetMerge`](crate::ChangesetMerge) met local changes that
+        /// collide with the remote's and that their tables' handlers abort on.
+        #[error("{} local change(s) collide with the remote's: {}", rows.len(), list_rows(rows))]
+        Unmerged {
+            /// The rows concerned.
+            rows: Vec<crate::UnmergedRow>,
+        },
 
-    /// The runtime that drives transfers could not be started.
-    #[error("could not start the runtime for transfers")]
-    Runtime(#[source] std::io::Error),
+        /// The schema changed since the base version: a merge replays rows,
+        /// not schema changes.
+        #[error(
+            "the schema changed {side} ({detail}): a merge replays rows, not schema changes; \
+             migrate every side the same way, and settle this sync with Overwrite or KeepRemote"
+        )]
+        SchemaChanged {
+            /// Where it changed.
+            side: crate::Side,
+            /// The first difference, e.g. `table "users" was altered`.
+            detail: String,
+        },
 
-    /// A [`ChangesetMerge`](crate::ChangesetMerge) met local changes that
-    /// collide with the remote's and that their tables' handlers abort on.
-    #[error("{} local change(s) collide with the remote's: {}", rows.len(), list_rows(rows))]
-    Unmerged {
-        /// The rows concerned.
-        rows: Vec<crate::UnmergedRow>,
-    },
+        /// A table without a primary key changed locally: its rows cannot be
+        /// told apart to merge them.
+        #[error(
+            "table {table:?} changed locally and has no PRIMARY KEY, so its rows cannot be merged; give it one"
+        )]
+        NoPrimaryKey {
+            /// The table.
+            table: String,
+        },
 
-    /// The schema changed since the base version: a merge replays rows,
-    /// not schema changes.
-    #[error(
-        "the schema changed {side} ({detail}): a merge replays rows, not schema changes; \
-         migrate every side the same way, and settle this sync with Overwrite or KeepRemote"
-    )]
-    SchemaChanged {
-        /// Where it changed.
-        side: crate::Side,
-        /// The first difference, e.g. `table "users" was altered`.
-        detail: String,
-    },
+        /// [`OnConflict::Renumber`](crate::OnConflict::Renumber) was asked for a
+        /// table whose keys it cannot renumber safely.
+        #[error("cannot renumber the keys of table {table:?}: {reason}")]
+        CannotRenumber {
+            /// The table.
+            table: String,
+            /// Why.
+            reason: &'static str,
+        },
 
-    /// A table without a primary key changed locally: its rows cannot be
-    /// told apart to merge them.
-    #[error(
-        "table {table:?} changed locally and has no PRIMARY KEY, so its rows cannot be merged; give it one"
-    )]
-    NoPrimaryKey {
-        /// The table.
-        table: String,
-    },
+        /// The merge would leave rows whose foreign keys point to nothing.
+        #[error("the merge would break foreign keys: {}", rows.join("; "))]
+        ForeignKeyBroken {
+            /// The rows concerned: table, rowid and the table it points to.
+            rows: Vec<String>,
+        },
 
-    /// [`OnConflict::Renumber`](crate::OnConflict::Renumber) was asked for a
-    /// table whose keys it cannot renumber safely.
-    #[error("cannot renumber the keys of table {table:?}: {reason}")]
-    CannotRenumber {
-        /// The table.
-        table: String,
-        /// Why.
-        reason: &'static str,
-    },
+        /// There is no base copy to find the local changes with.
+        #[error(
+            "no base copy beside {path}, so the local changes cannot be told from the remote's; \
+             open the replica with ChangesetMerge as its policy (or with a base copy) to keep one"
+        )]
+        NoBaseCopy {
+            /// The local database file.
+            path: PathBuf,
+        },
 
-    /// The merge would leave rows whose foreign keys point to nothing.
-    #[error("the merge would break foreign keys: {}", rows.join("; "))]
-    ForeignKeyBroken {
-        /// The rows concerned: table, rowid and the table it points to.
-        rows: Vec<String>,
-    },
-
-    /// There is no base copy to find the local changes with.
-    #[error(
-        "no base copy beside {path}, so the local changes cannot be told from the remote's; \
-         open the replica with ChangesetMerge as its policy (or with a base copy) to keep one"
-    )]
-    NoBaseCopy {
-        /// The local database file.
-        path: PathBuf,
-    },
-
-    /// The remote object is gone: there is nothing to merge onto.
-    #[error("the remote object is gone: there is nothing to merge onto")]
-    RemoteMissing,
+        /// The remote object is gone: there is nothing to merge onto.
+        #[error("the remote object is gone: there is nothing to merge onto")]
+        RemoteMissing,
+    }
 }
 
 impl Error {
-    /// Whether this is a sync conflict: the remote moved while the local
-    /// copy had changes of its own.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Sync(s3sqlite_core::Error::Conflict { .. }))
-    }
-
     /// Why a [`ChangesetMerge`](crate::ChangesetMerge) refused to merge, when
     /// this conflict is one it refused: [`Error::Unmerged`] with the rows,
     /// [`Error::SchemaChanged`]… Works on a core error wrapped in either
@@ -140,16 +120,6 @@ impl Error {
                 | Error::ForeignKeyBroken { .. }
                 | Error::NoBaseCopy { .. }
                 | Error::RemoteMissing
-        )
-    }
-
-    /// Whether the connection's own policy dropped the local changes for
-    /// the remote's copy ([`s3sqlite_core::Error::LocalDiscarded`]): the sync
-    /// completed, and the open database now holds the remote's version.
-    pub fn is_local_discarded(&self) -> bool {
-        matches!(
-            self,
-            Error::Sync(s3sqlite_core::Error::LocalDiscarded { .. })
         )
     }
 }

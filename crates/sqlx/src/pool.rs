@@ -552,43 +552,7 @@ impl S3SqlitePoolBuilder {
         }
     }
 
-    /// Sets where the local copy lives.
-    ///
-    /// By default, a path under the system temp folder derived from the
-    /// URL (see [`ReplicaOptions::with_local_path`]).
-    pub fn with_local_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.replica = self.replica.with_local_path(path);
-        self
-    }
-
-    /// Sets the policy for a remote that changed while the local copy did.
-    ///
-    /// By default, [`FailOnConflict`](s3sqlite_core::FailOnConflict): the
-    /// sync or close fails with a conflict and nothing changes.
-    pub fn with_policy(mut self, policy: impl SyncPolicy) -> Self {
-        self.replica = self.replica.with_policy(policy);
-        self
-    }
-
-    /// `true` makes the local copy win conflicts ([`Overwrite`]), the
-    /// original package's `ignore_conflicts=True`; `false` restores the
-    /// default policy.
-    ///
-    /// By default, `false`.
-    pub fn with_ignore_conflicts(self, ignore: bool) -> Self {
-        if ignore {
-            self.with_policy(Overwrite)
-        } else {
-            self.with_policy(s3sqlite_core::FailOnConflict)
-        }
-    }
-
-    /// Sets every replica option at once (local path, policy, transfer
-    /// sizes…), replacing what the other setters set.
-    pub fn with_replica_options(mut self, options: ReplicaOptions) -> Self {
-        self.replica = options;
-        self
-    }
+    s3sqlite_core::__replica_setters!(replica);
 
     /// Sets the connection options. The file name, `create_if_missing`, the
     /// WAL journal mode and `wal_autocheckpoint = 0` are set on top of them.
