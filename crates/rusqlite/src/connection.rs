@@ -12,7 +12,7 @@ use s3sqlite_core::{
 };
 use tokio::runtime::{Handle, Runtime};
 
-use crate::live::BackupRestore;
+use crate::live::{BackupRestore, snapshot_into};
 use crate::{Error, Result};
 
 type Init = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
@@ -208,9 +208,9 @@ impl SyncedConnection {
     ///
     /// # Errors
     ///
-    /// As [`sync`](Self::sync), and
-    /// [`DeadlineTooShort`](s3sqlite_core::Error::DeadlineTooShort) or
-    /// [`DeadlineExceeded`](s3sqlite_core::Error::DeadlineExceeded).
+    /// As [`sync`](Self::sync), and [`Error::Sync`] holding
+    /// [`core::Error::DeadlineTooShort`](crate::core::Error::DeadlineTooShort)
+    /// or [`core::Error::DeadlineExceeded`](crate::core::Error::DeadlineExceeded).
     pub fn sync_by(&mut self, deadline: std::time::Instant) -> Result<SyncReport> {
         self.run(Op::PushBy(deadline), None)
     }
@@ -281,8 +281,9 @@ impl SyncedConnection {
 
     /// Checks there is no open transaction and checkpoints; when another
     /// connection's reader keeps the checkpoint from completing, makes a
-    /// snapshot with `VACUUM INTO` and returns the temp folder holding it
-    /// (as [`SNAPSHOT`], removed on drop).
+    /// snapshot with SQLite's online backup API ([`snapshot_into`], which
+    /// keeps every page at its number) and returns the temp folder holding
+    /// it (as [`SNAPSHOT`], removed on drop).
     fn prepare_sync(&self) -> Result<Option<tempfile::TempDir>> {
         if !self.conn().is_autocommit() {
             return Err(Error::InTransaction {
@@ -297,10 +298,7 @@ impl SyncedConnection {
             return Ok(None);
         }
         let dir = self.replica.snapshot_dir()?;
-        let snapshot = dir.path().join(SNAPSHOT);
-        self.conn()
-            .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])
-            .map_err(self.db_error("snapshot"))?;
+        snapshot_into(self.conn(), &dir.path().join(SNAPSHOT))?;
         Ok(Some(dir))
     }
 

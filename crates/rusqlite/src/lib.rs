@@ -42,12 +42,16 @@ mod merge;
 
 pub use crate::connection::{SyncedConnection, SyncedConnectionBuilder};
 pub use crate::error::{Error, Result};
-pub use crate::live::{BackupRestore, recover_local};
+pub use crate::live::{BackupRestore, recover_local, snapshot_into};
 pub use crate::merge::{
     Change, ChangesetMerge, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
 };
 
 pub use rusqlite;
+/// The engine under this adapter, for what the names above leave out:
+/// every variant of [`core::Error`], [`core::Replica`], the
+/// [`core::TransferOptions`]… with no second dependency to add.
+pub use s3sqlite_core as core;
 pub use s3sqlite_core::{
     Conflict, Direction, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore,
     RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport,

@@ -60,6 +60,56 @@ fn restore(path: &Path, db: &Path) -> s3sqlite_core::Result<()> {
     conn.close().map_err(|(_, e)| failed(e))
 }
 
+/// Copies the committed content of the database that `conn` is open on
+/// into a new database file at `dest`, through SQLite's online backup API
+/// in one step, under one read transaction: page for page, so every page
+/// keeps its number, and a push of the copy changes only the byte ranges
+/// that writes changed (`VACUUM INTO` renumbers every page, so that every
+/// range would differ). Both adapters push such a snapshot when readers
+/// keep a checkpoint from completing.
+///
+/// `conn` must not be inside a transaction of its own that wrote.
+///
+/// # Errors
+///
+/// [`s3sqlite_core::Error::Io`] when SQLite cannot create `dest` or copy
+/// into it.
+///
+/// ```
+/// use rusqlite::Connection;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Connection::open(dir.path().join("app.db")).unwrap();
+/// db.execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('one')").unwrap();
+/// let copy = dir.path().join("snapshot.db");
+/// s3sqlite_rusqlite::snapshot_into(&db, &copy)?;
+/// let v: String = Connection::open(&copy).unwrap().query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+/// assert_eq!(v, "one");
+/// # Ok::<(), s3sqlite_core::Error>(())
+/// ```
+pub fn snapshot_into(conn: &rusqlite::Connection, dest: &Path) -> s3sqlite_core::Result<()> {
+    let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
+        op: "snapshot a database into",
+        path: dest.to_owned(),
+        source: std::io::Error::other(e),
+    };
+    let mut copy = rusqlite::Connection::open(dest).map_err(failed)?;
+    {
+        let backup = rusqlite::backup::Backup::new(conn, &mut copy).map_err(failed)?;
+        match backup.step(-1).map_err(failed)? {
+            rusqlite::backup::StepResult::Done => {}
+            step => {
+                let busy = rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!("the backup stopped before its end: {step:?}")),
+                );
+                return Err(failed(busy));
+            }
+        }
+    }
+    copy.close().map_err(|(_, e)| failed(e))
+}
+
 /// Lets SQLite finish what a killed process left beside the database at
 /// `path`: a hot rollback journal is rolled back, and transactions committed
 /// to the `-wal` file are checkpointed into the main file. Nothing committed

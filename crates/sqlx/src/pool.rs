@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::{Error, Result};
-use s3sqlite_rusqlite::BackupRestore;
+use s3sqlite_rusqlite::{BackupRestore, rusqlite, snapshot_into};
 
 /// How long a sync's checkpoint waits for readers before it uploads a
 /// snapshot instead.
@@ -190,7 +190,8 @@ impl S3SqlitePool {
     ///
     /// It checkpoints the WAL into the main file and uploads that; when
     /// readers keep the checkpoint from completing, it uploads a snapshot
-    /// made with `VACUUM INTO` instead. Nothing is sent when the database is
+    /// made with SQLite's online backup API instead, which keeps every page
+    /// at its number. Nothing is sent when the database is
     /// what the remote already holds.
     ///
     /// # Errors
@@ -240,9 +241,9 @@ impl S3SqlitePool {
     /// [`sync`](Self::sync), bounded by `deadline`: on AWS Lambda, the
     /// invocation's deadline less a margin to answer in. An upload that
     /// cannot finish in time at the fastest pace seen so far is not started
-    /// ([`DeadlineTooShort`](s3sqlite_core::Error::DeadlineTooShort)); one
+    /// ([`DeadlineTooShort`](crate::core::Error::DeadlineTooShort)); one
     /// the deadline overtakes is stopped
-    /// ([`DeadlineExceeded`](s3sqlite_core::Error::DeadlineExceeded)).
+    /// ([`DeadlineExceeded`](crate::core::Error::DeadlineExceeded)).
     /// Either way nothing is recorded as synced and the changes stay in the
     /// local database for the next sync. See
     /// [`Replica::push_by`](s3sqlite_core::Replica::push_by).
@@ -504,11 +505,10 @@ impl Inner {
             tracing::debug!("readers kept the checkpoint from completing: using a snapshot");
             snapshot_dir = replica.snapshot_dir()?;
             snapshot = snapshot_dir.path().join("snapshot.db");
-            sqlx::query("VACUUM INTO ?")
-                .bind(snapshot.to_string_lossy().into_owned())
-                .execute(&mut *conn)
+            let (path, dest) = (self.path.clone(), snapshot.clone());
+            tokio::task::spawn_blocking(move || snapshot_of(&path, &dest))
                 .await
-                .map_err(db_error("snapshot"))?;
+                .expect("snapshot task panicked")?;
             LiveSource::Snapshot(&snapshot)
         };
         let report = match op {
@@ -528,6 +528,22 @@ impl Inner {
             let _ = task.await;
         }
     }
+}
+
+/// A snapshot of the committed content of the database at `path` in the
+/// new file `dest`, through SQLite's online backup API on a read-only
+/// connection of its own, which keeps every page at its number.
+fn snapshot_of(path: &Path, dest: &Path) -> Result<()> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
+        s3sqlite_core::Error::Io {
+            op: "open for a snapshot",
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
+        }
+    })?;
+    Ok(snapshot_into(&conn, dest)?)
 }
 
 /// SQLITE_BUSY or SQLITE_LOCKED, with or without extended codes.

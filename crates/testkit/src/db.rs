@@ -148,3 +148,28 @@ pub async fn write_concurrently<R: RemoteStore>(remote: R, sql: &str) -> Result<
         .cloned()
         .expect("a pushed replica has a base version"))
 }
+
+/// How many of the `range`-byte ranges of `before` and `after` differ (a
+/// range that one of them lacks counts as differing): what a sync of only
+/// the changed ranges would move.
+///
+/// ```
+/// assert_eq!(s3sqlite_testkit::changed_ranges(b"aabbcc", b"aaxbcc", 2), 1);
+/// assert_eq!(s3sqlite_testkit::changed_ranges(b"aabb", b"aabbcc", 2), 1);
+/// ```
+///
+/// # Panics
+///
+/// When `range` is 0.
+pub fn changed_ranges(before: &[u8], after: &[u8], range: usize) -> usize {
+    assert!(range > 0, "a range holds at least one byte");
+    fn part(bytes: &[u8], i: usize, range: usize) -> &[u8] {
+        let start = (i * range).min(bytes.len());
+        let end = ((i + 1) * range).min(bytes.len());
+        &bytes[start..end]
+    }
+    let ranges = before.len().max(after.len()).div_ceil(range);
+    (0..ranges)
+        .filter(|&i| part(before, i, range) != part(after, i, range))
+        .count()
+}

@@ -16,7 +16,10 @@ pub enum LiveSource<'a> {
     /// (`PRAGMA wal_checkpoint(TRUNCATE)` with no busy reader), and kept from
     /// further checkpoints until the push returns.
     Checkpointed,
-    /// A consistent copy of the database, e.g. made with `VACUUM INTO`.
+    /// A consistent copy of the database, e.g. made with SQLite's online
+    /// backup API. Prefer a copy that keeps every page at its number
+    /// (`VACUUM INTO` renumbers them): a later sync of only what changed
+    /// compares byte ranges.
     Snapshot(&'a Path),
 }
 

@@ -120,7 +120,7 @@ impl Replica {
 
     /// A new empty folder beside the local copy for a snapshot of the
     /// database (`.NAME.s3sqlite-snapshot-…`), for adapters that push a
-    /// `VACUUM INTO` copy ([`LiveSource::Snapshot`]). It is removed when
+    /// copy made with SQLite's online backup API ([`LiveSource::Snapshot`]). It is removed when
     /// dropped, and by the next open of this path if a crash prevents that,
     /// so a killed sync never leaves a database-sized file in the temp
     /// folder.

@@ -144,8 +144,8 @@ impl Replica {
     /// checkpoint ([`LiveSource::Checkpointed`]; the caller keeps anything
     /// from checkpointing into it until this returns, while writers may
     /// still add WAL frames, which go up at the next push), or a consistent
-    /// copy of the database ([`LiveSource::Snapshot`], e.g. from
-    /// `VACUUM INTO`). Nothing is sent when those bytes are what the remote
+    /// copy of the database ([`LiveSource::Snapshot`], e.g. from SQLite's
+    /// online backup API, which keeps every page at its number). Nothing is sent when those bytes are what the remote
     /// already holds.
     ///
     /// A resolution that replaces the local content ([`Resolution::KeepRemote`](crate::Resolution::KeepRemote),
