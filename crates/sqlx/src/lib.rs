@@ -44,6 +44,10 @@ mod pool;
 pub use crate::error::{Error, Result};
 pub use crate::pool::{S3SqlitePool, S3SqlitePoolBuilder};
 
+/// The engine under this adapter, for what the names above leave out:
+/// every variant of [`core::Error`], [`core::Replica`], the
+/// [`core::TransferOptions`]… with no second dependency to add.
+pub use s3sqlite_core as core;
 pub use s3sqlite_core::{
     Conflict, Direction, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore,
     RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport,
