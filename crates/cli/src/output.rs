@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use s3sqlite_core::{ErrorChain, RemoteVersion, SyncReport};
+use s3sqlite_core::{ErrorChain, SyncReport};
 use serde_json::{Value, json};
 
 use crate::error::Error;
@@ -64,45 +64,9 @@ fn causes(err: &Error) -> Vec<String> {
     ErrorChain::new(err).causes().collect()
 }
 
-/// A remote version as JSON.
-pub(crate) fn version_json(version: Option<&RemoteVersion>) -> Value {
-    match version {
-        None => Value::Null,
-        Some(v) => json!({
-            "e_tag": v.e_tag,
-            "version": v.version,
-            "size": v.size,
-            "last_modified": v.last_modified.map(time),
-        }),
-    }
-}
-
-/// A sync report as JSON.
+/// A sync report as JSON: its own serialization.
 pub(crate) fn report_json(report: &SyncReport) -> Value {
-    json!({
-        "action": action_name(report),
-        "bytes_down": report.bytes_down,
-        "bytes_up": report.bytes_up,
-        "seconds": report.duration.as_secs_f64(),
-        "version": version_json(report.version.as_ref()),
-        "dirty": report.dirty,
-    })
-}
-
-/// The report's action as one word, for JSON.
-fn action_name(report: &SyncReport) -> &'static str {
-    use s3sqlite_core::SyncAction as A;
-    match report.action {
-        A::Downloaded => "downloaded",
-        A::Reused => "reused",
-        A::Created => "created",
-        A::Adopted => "adopted",
-        A::Uploaded => "uploaded",
-        A::Unchanged => "unchanged",
-        A::Merged => "merged",
-        A::KeptRemote => "kept_remote",
-        _ => "other",
-    }
+    serde_json::to_value(report).expect("a report serializes")
 }
 
 /// A moment as RFC 3339, to the second, in UTC.

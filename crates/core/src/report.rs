@@ -4,10 +4,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use serde::{Serialize, Serializer};
+
 use crate::version::RemoteVersion;
 
 /// What one open, pull or push did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SyncAction {
     /// The remote copy was downloaded into the local path.
@@ -29,7 +32,13 @@ pub enum SyncAction {
 }
 
 /// What happened in one open, pull or push.
-#[derive(Debug, Clone)]
+///
+/// It serializes (with serde) to the JSON the command line prints:
+/// `{"action": "uploaded", "bytes_down": 0, "bytes_up": 4096, "seconds":
+/// 0.21, "version": {"e_tag": "\"…\"", "version": null, "size": 4096,
+/// "last_modified": "2026-12-07T01:37:24Z"}, "dirty": false}`, the action
+/// in snake case and times in RFC 3339, UTC.
+#[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct SyncReport {
     /// What was done.
@@ -39,9 +48,11 @@ pub struct SyncReport {
     /// Bytes uploaded.
     pub bytes_up: u64,
     /// Wall-clock time the operation took.
+    #[serde(rename = "seconds", serialize_with = "seconds")]
     pub duration: Duration,
     /// The remote version the local copy is based on afterwards (`None`: the
     /// object does not exist yet).
+    #[serde(serialize_with = "version_summary")]
     pub version: Option<RemoteVersion>,
     /// Whether the local copy has changes not yet uploaded afterwards.
     pub dirty: bool,
@@ -79,7 +90,8 @@ impl fmt::Display for SyncReport {
 }
 
 /// Where a replica stands against its remote, from [`Replica::status`](crate::Replica::status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Status {
     /// Local and remote hold the same version.
@@ -106,7 +118,10 @@ impl fmt::Display for Status {
 /// A local copy and its remote, side by side, from
 /// [`Replica::inspect`](crate::Replica::inspect): no transfer, nothing
 /// changed.
-#[derive(Debug, Clone)]
+///
+/// It serializes (with serde) with its versions and times as in
+/// [`SyncReport`]'s JSON, and the status in snake case (`null`: untracked).
+#[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Inspection {
     /// The remote's URL.
@@ -119,12 +134,15 @@ pub struct Inspection {
     pub status: Option<Status>,
     /// The version the local copy was last synced to (`None`: none, or the
     /// remote was absent then).
+    #[serde(serialize_with = "version_summary")]
     pub base: Option<RemoteVersion>,
     /// The remote's version now; `None` when the object is absent.
+    #[serde(serialize_with = "version_summary")]
     pub remote: Option<RemoteVersion>,
     /// The local file's size, when there is one.
     pub local_size: Option<u64>,
     /// When the local file was last written, when there is one.
+    #[serde(serialize_with = "optional_time")]
     pub local_modified: Option<SystemTime>,
 }
 
@@ -145,5 +163,109 @@ impl fmt::Display for Inspection {
             Some(remote) => write!(f, "(at {remote})"),
             None => f.write_str("(absent)"),
         }
+    }
+}
+
+/// A duration as seconds.
+fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
+}
+
+/// A version as a report shows it: tag, version id, size, and when it was
+/// written in RFC 3339.
+fn version_summary<S: Serializer>(
+    version: &Option<RemoteVersion>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        e_tag: &'a Option<String>,
+        version: &'a Option<String>,
+        size: u64,
+        last_modified: Option<String>,
+    }
+    version
+        .as_ref()
+        .map(|v| Summary {
+            e_tag: &v.e_tag,
+            version: &v.version,
+            size: v.size,
+            last_modified: v.last_modified.map(rfc3339),
+        })
+        .serialize(serializer)
+}
+
+/// A moment in RFC 3339, whole seconds.
+fn optional_time<S: Serializer>(at: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    at.map(rfc3339).serialize(serializer)
+}
+
+/// `at` in RFC 3339, UTC, to the second: `2026-12-07T01:37:24Z`.
+fn rfc3339(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // civil from days (Howard Hinnant's algorithm), for days since 1970
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(at(1_796_607_130)), "2026-12-07T01:32:10Z");
+        assert_eq!(rfc3339(at(4_102_444_799)), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_report_serializes_to_the_json_the_command_line_prints() {
+        let version = RemoteVersion::new(4096)
+            .with_e_tag("\"abc\"")
+            .with_last_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400));
+        let report = SyncReport {
+            action: SyncAction::KeptRemote,
+            bytes_down: 4096,
+            bytes_up: 0,
+            duration: Duration::from_millis(250),
+            version: Some(version),
+            dirty: false,
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "action": "kept_remote",
+                "bytes_down": 4096,
+                "bytes_up": 0,
+                "seconds": 0.25,
+                "version": {
+                    "e_tag": "\"abc\"",
+                    "version": null,
+                    "size": 4096,
+                    "last_modified": "2000-02-29T00:00:00Z",
+                },
+                "dirty": false,
+            })
+        );
     }
 }

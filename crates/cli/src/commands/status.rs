@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::error::Error;
-use crate::output::{bytes, time, version_json};
+use crate::output::{bytes, time};
 use crate::remote;
 
 /// Compares a local copy with its remote, transferring nothing. `target` is
@@ -26,18 +26,19 @@ pub(crate) async fn run(context: &Context<'_>, target: &str) -> Result<ExitCode,
     };
     let remote = remote::open(&url, context.endpoint)?;
     let seen = Replica::inspect(remote, ReplicaOptions::new().with_local_path(&path)).await?;
+    let inspected = serde_json::to_value(&seen).expect("an inspection serializes");
     let value = json!({
         "command": "status",
         "url": seen.url,
         "path": seen.local_path,
-        "status": seen.status.map(|s| s.to_string()),
+        "status": inspected["status"],
         "tracked": seen.status.is_some(),
         "local": seen.local_size.map(|size| json!({
             "size": size,
-            "modified": seen.local_modified.map(time),
+            "modified": inspected["local_modified"],
         })),
-        "base": version_json(seen.base.as_ref()),
-        "remote": version_json(seen.remote.as_ref()),
+        "base": inspected["base"],
+        "remote": inspected["remote"],
     });
     context.output.result(&text(&seen), &value)?;
     Ok(ExitCode::SUCCESS)
