@@ -100,6 +100,7 @@ pub mod probe;
 mod remote;
 mod replica;
 mod report;
+mod retry;
 mod transfer;
 mod verify;
 mod version;

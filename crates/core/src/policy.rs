@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::hash::ContentHash;
 use crate::remote::RemoteStore;
 use crate::remote::observed;
+use crate::retry::{Again, download_again};
 use crate::transfer::TransferOptions;
 use crate::version::RemoteVersion;
 use crate::{Error, Result};
@@ -97,10 +98,6 @@ pub(crate) struct Fetched {
     /// moved before the download began.
     pub(crate) version: RemoteVersion,
 }
-
-/// How often [`Conflict::current_copy`] starts a download again when the
-/// remote moves under it.
-const FETCH_ATTEMPTS: u32 = 10;
 
 /// The two sides of a divergence, handed to [`SyncPolicy::resolve`].
 #[derive(Debug)]
@@ -194,17 +191,20 @@ impl Conflict<'_> {
                     });
                     return Ok(Some(dest));
                 }
-                Err(err) if err.is_transient() && attempt < FETCH_ATTEMPTS => {
-                    tracing::info!(error = %err, attempt, "download interrupted, restarting");
-                }
-                Err(Error::ChangedDuringDownload { .. }) if attempt < FETCH_ATTEMPTS => {
-                    // writers are busy: merge onto the newest version
-                    match self.remote.head().await? {
-                        Some(latest) => version = latest,
-                        None => return Ok(None),
+                Err(err) => {
+                    let Some((again, pause)) = download_again(&err, attempt) else {
+                        return Err(err);
+                    };
+                    tracing::info!(error = %err, attempt, "download failed, starting it again");
+                    tokio::time::sleep(pause).await;
+                    if again == Again::Moved {
+                        // writers are busy: merge onto the newest version
+                        match self.remote.head().await? {
+                            Some(latest) => version = latest,
+                            None => return Ok(None),
+                        }
                     }
                 }
-                Err(err) => return Err(err),
             }
         }
     }

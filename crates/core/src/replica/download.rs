@@ -13,13 +13,11 @@ use crate::files::sync_dir;
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::report::SyncAction;
+use crate::retry::{Again, download_again};
 use crate::transfer::TransferOptions;
 use crate::verify::verify_download;
 use crate::version::{Downloaded, RemoteVersion};
 use crate::{Error, Result};
-
-/// How often a download is tried when the remote keeps changing under it.
-const DOWNLOAD_ATTEMPTS: u32 = 10;
 
 /// From this attempt on, a download that lost its version to a writer
 /// mid-way is made as one GET of whatever is current, which no writer can
@@ -109,15 +107,15 @@ impl Replica {
                     self.pace.observe(downloaded.size, took);
                     return self.take_download(temp, version, &downloaded, live).await;
                 }
-                Err(err) if err.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
-                    tracing::info!(error = %err, attempt, "download interrupted, restarting");
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                }
-                Err(err @ Error::ChangedDuringDownload { .. }) if attempt < DOWNLOAD_ATTEMPTS => {
-                    tracing::info!(attempt, "remote changed during download, restarting");
-                    // writers are busy: give them a moment, longer each time
-                    let pause = 10 * u64::from(attempt) + u64::from(jitter_ms());
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                Err(err) => {
+                    let Some((again, pause)) = download_again(&err, attempt) else {
+                        return Err(err);
+                    };
+                    tracing::info!(error = %err, attempt, "download failed, starting it again");
+                    tokio::time::sleep(pause).await;
+                    if again == Again::Interrupted {
+                        continue;
+                    }
                     if attempt < ONE_GET_FROM_ATTEMPT - 1 {
                         match self.remote.head().await? {
                             Some(latest) => version = latest,
@@ -141,7 +139,6 @@ impl Replica {
                         }
                     }
                 }
-                Err(err) => return Err(err),
             }
         }
     }
@@ -215,13 +212,4 @@ impl Replica {
         fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
         sync_dir(self.path.parent().expect("local paths have a parent"))
     }
-}
-
-/// 0 to 15 ms, different across processes and calls, to spread out retries.
-fn jitter_ms() -> u8 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    ((nanos ^ std::process::id()) % 16) as u8
 }

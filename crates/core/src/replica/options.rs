@@ -155,7 +155,7 @@ impl ReplicaOptions {
 
     /// Sets how many download parts may be in flight.
     ///
-    /// By default, 8. Each part in flight holds about 1 MiB in memory: it
+    /// By default, 8. Each part in flight holds at most about 1.5 MiB in memory: it
     /// is written and hashed as it arrives.
     pub fn with_parallelism(mut self, parts: usize) -> Self {
         self.transfer.parallelism = parts.max(1);

@@ -15,6 +15,7 @@ use crate::policy::{Conflict, Resolution, SyncPolicy};
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::report::SyncAction;
+use crate::retry::backoff;
 use crate::verify::check_local_header;
 use crate::version::{RemoteVersion, WriteCondition};
 use crate::{Error, Result};
@@ -319,19 +320,4 @@ impl Replica {
             dirty: false,
         })
     }
-}
-
-/// How long to wait before the policy's `round`th retry (1, 2, …) against a
-/// remote that keeps moving: a random time up to 20 ms doubled each round,
-/// at most 320 ms, so racing writers drift apart without one of them
-/// waiting out the others.
-fn backoff(round: usize) -> Duration {
-    let cap_ms = 20u64 << round.saturating_sub(1).min(4);
-    Duration::from_millis(random_u64() % (cap_ms + 1))
-}
-
-/// A number that differs across processes, threads and calls.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
 }
