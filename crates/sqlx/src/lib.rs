@@ -28,21 +28,66 @@
 //! On AWS Lambda the process gets no shutdown signal you can rely on: data is
 //! durable only once `sync()` has returned inside the invocation.
 
-/// The README's examples, run as doctests (this crate has every crate they use).
+/// The README's examples, run as doctests (this crate has every crate they
+/// use; so it runs those of `docs/` too).
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// `docs/how-it-works.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/how-it-works.md")]
+pub struct DocsHowItWorks;
+
+/// `docs/conflicts.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/conflicts.md")]
+pub struct DocsConflicts;
+
+/// `docs/stores.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/stores.md")]
+pub struct DocsStores;
+
+/// `docs/crash-safety.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/crash-safety.md")]
+pub struct DocsCrashSafety;
+
+/// `docs/performance.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/performance.md")]
+pub struct DocsPerformance;
+
+/// `docs/credentials.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/credentials.md")]
+pub struct DocsCredentials;
+
+/// `docs/troubleshooting.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/troubleshooting.md")]
+pub struct DocsTroubleshooting;
+
+/// `docs/environment.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/environment.md")]
+pub struct DocsEnvironment;
 
 /// This crate's README, as crates.io shows it, run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct CrateReadme;
 
+mod builder;
 mod error;
+mod executor;
+mod inner;
 mod pool;
 
+pub use crate::builder::S3SqlitePoolBuilder;
 pub use crate::error::{Error, Result};
-pub use crate::pool::{S3SqlitePool, S3SqlitePoolBuilder};
+pub use crate::pool::S3SqlitePool;
 
 /// The engine under this adapter, for what the names above leave out:
 /// every variant of [`core::Error`], [`core::Replica`], the
