@@ -3,6 +3,7 @@
 
 mod handler;
 mod rebase;
+mod replay;
 mod schema;
 
 use s3sqlite_core::{Conflict, Resolution, SyncPolicy, async_trait};
