@@ -61,7 +61,7 @@ macro_rules! __replica_setters {
 /// thiserror names the field it forwards to after that keyword, and the
 /// name must carry the caller's hygiene to resolve.
 ///
-/// ```ignore
+/// ```text
 /// s3sqlite_core::__adapter_error! {
 ///     /// What can go wrong with a pool.
 ///     #[derive(Debug, thiserror::Error)]
