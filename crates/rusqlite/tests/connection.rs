@@ -367,11 +367,9 @@ async fn pull_brings_another_writers_push_into_the_open_connection(fx: Fixture) 
 fn object_bytes(url: &str) -> Vec<u8> {
     let remote = s3sqlite_rusqlite::ObjectStoreRemote::from_url(url).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        use s3sqlite_core::object_store::ObjectStoreExt;
-        let got = remote.store().get(remote.key()).await.unwrap();
-        got.bytes().await.unwrap().to_vec()
-    })
+    runtime
+        .block_on(s3sqlite_testkit::object_bytes(&remote))
+        .unwrap()
 }
 
 /// A one-row update pushed while another connection's reader keeps the

@@ -645,10 +645,8 @@ async fn two_pools_append_and_both_land_under_changeset_merge(fx: Fixture) {
 
 /// The bytes of the object at the memory URL `url`.
 async fn object_bytes(url: &str) -> Vec<u8> {
-    use s3sqlite_core::object_store::ObjectStoreExt;
     let remote = s3sqlite_sqlx::ObjectStoreRemote::from_url(url).unwrap();
-    let got = remote.store().get(remote.key()).await.unwrap();
-    got.bytes().await.unwrap().to_vec()
+    s3sqlite_testkit::object_bytes(&remote).await.unwrap()
 }
 
 /// A one-row update synced while a reader keeps the checkpoint from

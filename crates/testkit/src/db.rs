@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use s3sqlite_core::{
-    ContentHash, RemoteStore, RemoteVersion, Replica, ReplicaOptions, Stamp, TransferOptions,
-    WriteCondition,
+    ContentHash, ObjectStoreRemote, RemoteStore, RemoteVersion, Replica, ReplicaOptions, Stamp,
+    TransferOptions, WriteCondition,
 };
 
 use crate::{Error, Result};
@@ -147,6 +147,39 @@ pub async fn write_concurrently<R: RemoteStore>(remote: R, sql: &str) -> Result<
         .base()
         .cloned()
         .expect("a pushed replica has a base version"))
+}
+
+/// The bytes of the object `remote` names, read past the engine (no
+/// verification, no version pin): what a tool other than s3sqlite would
+/// download.
+///
+/// ```
+/// use s3sqlite_testkit::{memory_remote, object_bytes, seed_remote};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let remote = memory_remote("bytes.db");
+/// seed_remote(&remote, |conn| conn.execute_batch("CREATE TABLE t (x)")).await?;
+/// assert!(object_bytes(&remote).await?.starts_with(b"SQLite format 3\0"));
+/// # Ok::<(), s3sqlite_testkit::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Core`] holding [`s3sqlite_core::Error::Remote`] when the store
+/// cannot give the object.
+pub async fn object_bytes(remote: &ObjectStoreRemote) -> Result<Vec<u8>> {
+    use s3sqlite_core::object_store::ObjectStoreExt;
+    let remote_error = |source| s3sqlite_core::Error::Remote {
+        url: remote.to_string(),
+        source,
+    };
+    let got = remote
+        .store()
+        .get(remote.key())
+        .await
+        .map_err(remote_error)?;
+    Ok(got.bytes().await.map_err(remote_error)?.to_vec())
 }
 
 /// How many of the `range`-byte ranges of `before` and `after` differ (a

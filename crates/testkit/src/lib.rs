@@ -101,7 +101,9 @@ mod unique;
 
 pub use crate::backend::{Backend, Fixture};
 pub use crate::careless::{CarelessStore, careless_remote};
-pub use crate::db::{changed_ranges, pad_database, read_remote, seed_remote, write_concurrently};
+pub use crate::db::{
+    changed_ranges, object_bytes, pad_database, read_remote, seed_remote, write_concurrently,
+};
 #[cfg(feature = "docker")]
 pub use crate::docker::{LocalStackContainer, MinioContainer, RunningContainer, RustFsContainer};
 pub use crate::error::{Error, Result};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use object_store::ObjectStoreExt;
 use rusqlite::Connection;
-use s3sqlite_testkit::{Exchange, Fixture, InjectedFault, read_remote, seed_remote};
+use s3sqlite_testkit::{Exchange, Fixture, InjectedFault, object_bytes, read_remote, seed_remote};
 
 /// Whether `err` comes from a fault the testkit injected.
 pub fn is_injected(err: &s3sqlite_core::Error) -> bool {
@@ -69,9 +69,7 @@ pub async fn put_raw(fx: &Fixture, name: &str, bytes: impl Into<object_store::Pu
 
 /// The bytes of the remote object `name`, read past the engine.
 pub async fn remote_bytes(fx: &Fixture, name: &str) -> Vec<u8> {
-    let remote = fx.remote(name);
-    let got = remote.store().get(remote.key()).await.unwrap();
-    got.bytes().await.unwrap().to_vec()
+    object_bytes(&fx.remote(name)).await.unwrap()
 }
 
 /// The requests in `exchanges`, a line each: method, `If-Match`, status.
