@@ -24,6 +24,11 @@ impl ContentHash {
         ContentHash(*hasher.finalize().as_bytes())
     }
 
+    /// The hash whose bytes are `bytes`, as BLAKE3 finished a root with.
+    pub(crate) fn from_root(bytes: [u8; 32]) -> Self {
+        ContentHash(bytes)
+    }
+
     /// The hash of a file hashed in parts, each by a hasher of its own that
     /// [`part_hasher`](Self::part_hasher) made: `parts` in file order, every
     /// part `part_size` bytes (a power of two, at least
@@ -31,39 +36,14 @@ impl ContentHash {
     /// are the leaves of BLAKE3's own tree, so the result is the hash of
     /// the whole file.
     pub(crate) fn from_parts(parts: &[blake3::Hasher], part_size: u64, len: u64) -> Self {
-        use blake3::hazmat::{
-            ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root,
-            merge_subtrees_root,
-        };
+        use blake3::hazmat::HasherExt;
         debug_assert!(is_part_size(part_size));
         debug_assert_eq!(parts.len() as u64, len.div_ceil(part_size).max(1));
-        // the chaining values of the two subtrees under the node that
-        // covers `parts`, `len` bytes (BLAKE3 puts the largest power of two
-        // of chunks on the left, always a whole number of parts)
-        fn children(
-            parts: &[blake3::Hasher],
-            part_size: u64,
-            len: u64,
-        ) -> (ChainingValue, ChainingValue) {
-            let left = left_subtree_len(len);
-            let split = (left / part_size) as usize;
-            (
-                subtree(&parts[..split], part_size, left),
-                subtree(&parts[split..], part_size, len - left),
-            )
-        }
-        fn subtree(parts: &[blake3::Hasher], part_size: u64, len: u64) -> ChainingValue {
-            if let [part] = parts {
-                return part.finalize_non_root();
-            }
-            let (left, right) = children(parts, part_size, len);
-            merge_subtrees_non_root(&left, &right, Mode::Hash)
-        }
         if let [whole] = parts {
             return Self::from_hasher(whole);
         }
-        let (left, right) = children(parts, part_size, len);
-        ContentHash(*merge_subtrees_root(&left, &right, Mode::Hash).as_bytes())
+        let values: Vec<_> = parts.iter().map(HasherExt::finalize_non_root).collect();
+        crate::manifest::root_of(&values, part_size, len)
     }
 
     /// A hasher for the part of a file that starts at `offset`, a multiple

@@ -94,6 +94,7 @@ mod adapter;
 mod error;
 mod files;
 mod hash;
+mod manifest;
 mod mmap;
 mod policy;
 pub mod probe;

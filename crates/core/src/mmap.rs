@@ -7,6 +7,7 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use crate::hash::ContentHash;
+use crate::manifest::{Manifest, hash_bytes};
 use crate::{Error, Result};
 
 /// Maps the file at `path` read-only; `None` for an empty file, which
@@ -37,7 +38,19 @@ impl ContentHash {
     ///
     /// [`Error::Io`](crate::Error::Io) when the file cannot be opened or read.
     pub fn of_file(path: &Path) -> Result<Self> {
+        Ok(Manifest::hash_file(path)?.0)
+    }
+}
+
+impl Manifest {
+    /// The hash of the file at `path`, read through a memory map, and its
+    /// manifest when it is large enough to have one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) when the file cannot be opened or read.
+    pub(crate) fn hash_file(path: &Path) -> Result<(ContentHash, Option<Manifest>)> {
         let map = map_file(path)?;
-        Ok(Self::of_bytes(map.as_deref().unwrap_or_default()))
+        Ok(hash_bytes(map.as_deref().unwrap_or_default()))
     }
 }

@@ -34,7 +34,8 @@ pub enum SyncAction {
 /// What happened in one open, pull or push.
 ///
 /// It serializes (with serde) to the JSON the command line prints:
-/// `{"action": "uploaded", "bytes_down": 0, "bytes_up": 4096, "seconds":
+/// `{"action": "uploaded", "bytes_down": 0, "bytes_up": 4096,
+/// "ranges_fetched": 0, "seconds":
 /// 0.21, "version": {"e_tag": "\"…\"", "version": null, "size": 4096,
 /// "last_modified": "2026-12-07T01:37:24Z"}, "dirty": false}`, the action
 /// in snake case and times in RFC 3339, UTC.
@@ -47,6 +48,9 @@ pub struct SyncReport {
     pub bytes_down: u64,
     /// Bytes uploaded.
     pub bytes_up: u64,
+    /// Byte ranges fetched by a download of only what changed (0 for a
+    /// whole download or none).
+    pub ranges_fetched: u64,
     /// Wall-clock time the operation took.
     #[serde(rename = "seconds", serialize_with = "seconds")]
     pub duration: Duration,
@@ -73,6 +77,9 @@ impl fmt::Display for SyncReport {
         write!(f, "{action}")?;
         if self.bytes_down > 0 {
             write!(f, ", {} bytes down", self.bytes_down)?;
+        }
+        if self.ranges_fetched > 0 {
+            write!(f, " in {} changed ranges", self.ranges_fetched)?;
         }
         if self.bytes_up > 0 {
             write!(f, ", {} bytes up", self.bytes_up)?;
@@ -246,6 +253,7 @@ mod tests {
             action: SyncAction::KeptRemote,
             bytes_down: 4096,
             bytes_up: 0,
+            ranges_fetched: 0,
             duration: Duration::from_millis(250),
             version: Some(version),
             dirty: false,
@@ -257,6 +265,7 @@ mod tests {
                 "action": "kept_remote",
                 "bytes_down": 4096,
                 "bytes_up": 0,
+                "ranges_fetched": 0,
                 "seconds": 0.25,
                 "version": {
                     "e_tag": "\"abc\"",

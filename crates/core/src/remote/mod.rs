@@ -5,11 +5,13 @@ mod object_store;
 pub(crate) mod observed;
 
 use std::fmt::{Debug, Display};
+use std::ops::Range;
 use std::path::Path;
 
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::hash::ContentHash;
 use crate::transfer::TransferOptions;
 use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 
@@ -85,6 +87,54 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         condition: &WriteCondition,
         stamp: &Stamp,
     ) -> Result<RemoteVersion>;
+
+    /// Writes the byte ranges `ranges` of the object, pinned to `expected`,
+    /// into the file `dest` at the same offsets, leaving its other bytes as
+    /// they are, and sets its length to `expected`'s size; returns how many
+    /// bytes it fetched, or `None` when this remote cannot read ranges (the
+    /// engine then downloads the whole object).
+    ///
+    /// The engine calls this on a copy of the local file to bring it to a
+    /// newer version whose [manifest](Self::get_manifest) says which
+    /// ranges changed, and verifies the whole file's hash before it uses
+    /// it. The ranges are in order, do not overlap, and lie within the
+    /// object. A remote that overrides this must pin every range to
+    /// `expected` as [`download`](Self::download) does.
+    async fn download_ranges(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        ranges: &[Range<u64>],
+        transfer: &TransferOptions,
+    ) -> Result<Option<u64>> {
+        let _ = (dest, expected, ranges, transfer);
+        Ok(None)
+    }
+
+    /// Stores `manifest`, the manifest of the content `hash` (what says
+    /// which ranges of a newer version changed), beside the object; returns
+    /// `false` when this remote keeps no manifests, as the default does.
+    ///
+    /// The engine writes a version's manifest before the version itself,
+    /// under a name of its content, so that the bytes under one name never
+    /// change; it checks every manifest it reads against the hash.
+    async fn put_manifest(&self, hash: &ContentHash, manifest: &[u8]) -> Result<bool> {
+        let _ = (hash, manifest);
+        Ok(false)
+    }
+
+    /// The manifest stored for the content `hash`, or `None` when there is
+    /// none (or this remote keeps none).
+    async fn get_manifest(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        let _ = hash;
+        Ok(None)
+    }
+
+    /// Removes the manifest stored for the content `hash`, if there is one.
+    async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
+        let _ = hash;
+        Ok(())
+    }
 }
 
 /// What [`RemoteStore::download_current`] calls with the version before it
@@ -142,6 +192,30 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
         stamp: &Stamp,
     ) -> Result<RemoteVersion> {
         (**self).upload(src, condition, stamp).await
+    }
+
+    async fn download_ranges(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        ranges: &[Range<u64>],
+        transfer: &TransferOptions,
+    ) -> Result<Option<u64>> {
+        (**self)
+            .download_ranges(dest, expected, ranges, transfer)
+            .await
+    }
+
+    async fn put_manifest(&self, hash: &ContentHash, manifest: &[u8]) -> Result<bool> {
+        (**self).put_manifest(hash, manifest).await
+    }
+
+    async fn get_manifest(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        (**self).get_manifest(hash).await
+    }
+
+    async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
+        (**self).delete_manifest(hash).await
     }
 }
 

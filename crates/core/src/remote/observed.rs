@@ -1,6 +1,7 @@
 //! Transfers watched: the remote's calls between the observer's `started`
 //! and `finished`.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -38,6 +39,25 @@ pub(crate) async fn download(
         transfer,
         describe,
         remote.download(dest, expected, transfer),
+    )
+    .await
+}
+
+/// [`RemoteStore::download_ranges`] of `ranges`, `total` bytes in all,
+/// watched by the observer of `transfer`.
+pub(crate) async fn download_ranges(
+    remote: &dyn RemoteStore,
+    dest: &Path,
+    expected: &RemoteVersion,
+    ranges: &[Range<u64>],
+    total: u64,
+    transfer: &TransferOptions,
+) -> Result<Option<u64>> {
+    let describe = || Transfer::new(Direction::Download, remote.to_string(), total);
+    observed(
+        transfer,
+        describe,
+        remote.download_ranges(dest, expected, ranges, transfer),
     )
     .await
 }

@@ -10,6 +10,7 @@ use super::local;
 use super::state::sibling;
 use super::{Outcome, Replica};
 use crate::files::sync_dir;
+use crate::manifest::Manifest;
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::report::SyncAction;
@@ -26,9 +27,21 @@ const ONE_GET_FROM_ATTEMPT: u32 = 3;
 
 /// One download of a version into a temp file, made.
 pub(super) struct Attempt {
-    temp: tempfile::NamedTempFile,
-    result: Result<Downloaded>,
-    took: Duration,
+    pub(super) temp: tempfile::NamedTempFile,
+    pub(super) result: Result<Downloaded>,
+    pub(super) took: Duration,
+    /// Made from a local file and the ranges that changed, when it was.
+    pub(super) delta: Option<Delta>,
+}
+
+/// What a download of only what changed fetched.
+pub(super) struct Delta {
+    /// Bytes over the network: the manifest and the ranges.
+    pub(super) bytes: u64,
+    /// Ranges fetched.
+    pub(super) ranges: u64,
+    /// The manifest of the version downloaded.
+    pub(super) manifest: Manifest,
 }
 
 impl Replica {
@@ -36,7 +49,8 @@ impl Replica {
     /// and makes it the local copy; restarts when the remote changes during
     /// the download.
     pub(super) async fn fetch(&mut self, version: RemoteVersion) -> Result<Outcome> {
-        self.fetch_with(version, None, None).await
+        let from = self.path.clone();
+        self.fetch_with(version, None, Some(&from), None).await
     }
 
     /// [`fetch`](Self::fetch) of whatever version is current, learnt from
@@ -44,14 +58,23 @@ impl Replica {
     /// the remote does not exist.
     pub(super) async fn fetch_current(&mut self) -> Result<Option<Outcome>> {
         match self.attempt_current(&self.options.transfer).await? {
-            Some((version, first)) => self.fetch_with(version, None, Some(first)).await.map(Some),
+            Some((version, first)) => self
+                .fetch_with(version, None, None, Some(first))
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }
 
-    /// One download of `version` into a temp file, once the free space is
-    /// checked.
-    async fn attempt(&self, version: &RemoteVersion) -> Result<Attempt> {
+    /// One download of `version` into a temp file: of only what changed
+    /// since the file at `from` where that can be made, else whole, once
+    /// the free space is checked.
+    async fn attempt(&self, version: &RemoteVersion, from: Option<&Path>) -> Result<Attempt> {
+        if let Some(from) = from
+            && let Some(made) = self.attempt_delta(version, from).await?
+        {
+            return Ok(made);
+        }
         local::check_free_space(&self.path, &self.url, version.size)?;
         let temp = self.temp_file("download")?;
         let asked = Instant::now();
@@ -61,6 +84,7 @@ impl Replica {
             temp,
             result,
             took: asked.elapsed(),
+            delta: None,
         })
     }
 
@@ -81,6 +105,7 @@ impl Replica {
                 temp,
                 result,
                 took: asked.elapsed(),
+                delta: None,
             };
             (version, attempt)
         }))
@@ -88,24 +113,35 @@ impl Replica {
 
     /// [`fetch`](Self::fetch), or, with `live`, writing the download into the
     /// open database through `live` instead of renaming it into place.
-    /// `first` is a first attempt already made at `version`.
+    /// `from` is a file whose unchanged ranges the download may copy (the
+    /// local copy, or the live database's content); `first` is a first
+    /// attempt already made at `version`.
     pub(super) async fn fetch_with(
         &mut self,
         mut version: RemoteVersion,
         live: Option<&dyn LiveReplace>,
+        from: Option<&Path>,
         mut first: Option<Attempt>,
     ) -> Result<Outcome> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let Attempt { temp, result, took } = match first.take() {
+            let Attempt {
+                temp,
+                result,
+                took,
+                delta,
+            } = match first.take() {
                 Some(made) => made,
-                None => self.attempt(&version).await?,
+                None => self.attempt(&version, from).await?,
             };
             match result {
                 Ok(downloaded) => {
-                    self.pace.observe(downloaded.size, took);
-                    return self.take_download(temp, version, &downloaded, live).await;
+                    let moved = delta.as_ref().map_or(downloaded.size, |d| d.bytes);
+                    self.pace.observe(moved, took);
+                    return self
+                        .take_download(temp, version, &downloaded, delta, live)
+                        .await;
                 }
                 Err(err) => {
                     let Some((again, pause)) = download_again(&err, attempt) else {
@@ -150,19 +186,23 @@ impl Replica {
         temp: tempfile::NamedTempFile,
         version: RemoteVersion,
         downloaded: &Downloaded,
+        delta: Option<Delta>,
         live: Option<&dyn LiveReplace>,
     ) -> Result<Outcome> {
         let hash = verify_download(&self.url, temp.path(), &version, downloaded)?;
         let outcome = Outcome {
             action: SyncAction::Downloaded,
-            down: downloaded.size,
+            down: delta.as_ref().map_or(downloaded.size, |d| d.bytes),
             up: 0,
+            ranges: delta.as_ref().map_or(0, |d| d.ranges),
             dirty: false,
         };
+        let manifest = delta.map(|d| d.manifest);
         if let Some(replace) = live {
             replace.replace(temp.path()).await?;
             self.write_base_copy(temp.path(), hash)?;
             self.record_live(version, hash, temp.path())?;
+            self.keep_local_manifest(manifest.as_ref())?;
             return Ok(outcome);
         }
         // announced first: a crash between the rename and the record leaves
@@ -175,6 +215,7 @@ impl Replica {
             .keep()
             .map_err(|e| Error::io("keep", &self.path, e.error))?;
         self.record(Some(version), Some(hash))?;
+        self.keep_local_manifest(manifest.as_ref())?;
         Ok(outcome)
     }
 

@@ -71,7 +71,7 @@ impl Replica {
         source: LiveSource<'_>,
     ) -> Result<(PathBuf, bool, ContentHash, bool)> {
         let (path, same_as_local) = self.live_source(source)?;
-        let hash = ContentHash::of_file(&path)?;
+        let hash = self.hash_file(&path)?;
         let clean = self.live_clean(hash, same_as_local)?;
         Ok((path, same_as_local, hash, clean))
     }

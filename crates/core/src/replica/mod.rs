@@ -2,10 +2,12 @@
 
 mod base;
 mod deadline;
+mod delta;
 mod download;
 mod inspect;
 mod live;
 mod local;
+mod manifest;
 mod open;
 mod options;
 mod pull;
@@ -79,6 +81,9 @@ pub struct Replica {
     /// The fastest transfer seen so far: what a push with a deadline judges
     /// its chances by.
     pace: Pace,
+    /// The manifest the last hash pass computed, for the push or record
+    /// that follows it.
+    hashed: std::sync::Mutex<Option<crate::manifest::Manifest>>,
     _lock: HeldLock,
 }
 
@@ -88,6 +93,8 @@ struct Outcome {
     action: SyncAction,
     down: u64,
     up: u64,
+    /// Ranges fetched by a download of what changed.
+    ranges: u64,
     dirty: bool,
 }
 
@@ -97,6 +104,7 @@ impl Outcome {
             action,
             down: 0,
             up: 0,
+            ranges: 0,
             dirty: false,
         }
     }
@@ -175,6 +183,7 @@ impl Replica {
             action: outcome.action,
             bytes_down: outcome.down,
             bytes_up: outcome.up,
+            ranges_fetched: outcome.ranges,
             duration: started.elapsed(),
             version: self.base().cloned(),
             dirty: outcome.dirty,

@@ -127,10 +127,12 @@ impl Replica {
             state_path,
             state,
             options,
+            hashed: Default::default(),
             opened: SyncReport {
                 action: SyncAction::Reused,
                 bytes_down: 0,
                 bytes_up: 0,
+                ranges_fetched: 0,
                 duration: Default::default(),
                 version: None,
                 dirty: false,

@@ -89,7 +89,10 @@ impl Replica {
                     (_, None) => {
                         return Err(self.remote_deleted());
                     }
-                    (true, Some(current)) => self.fetch_with(current, Some(replace), None).await?,
+                    (true, Some(current)) => {
+                        self.fetch_with(current, Some(replace), Some(&path), None)
+                            .await?
+                    }
                     (false, current) => {
                         let source = Source::live(path, same_as_local, replace);
                         self.upload_dirty(hash, Some(current), source, policy)

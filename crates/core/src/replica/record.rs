@@ -28,20 +28,20 @@ impl Replica {
     pub(super) fn local(&mut self) -> Result<Local> {
         if journal_pending(&self.path)? {
             // changes SQLite has not put into the main file yet: never clean
-            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+            return Ok(Local::Dirty(self.hash_file(&self.path)?));
         }
         let Some(state) = &self.state else {
-            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+            return Ok(Local::Dirty(self.hash_file(&self.path)?));
         };
         let Some(base_hash) = state.base_hash else {
-            return Ok(Local::Dirty(ContentHash::of_file(&self.path)?));
+            return Ok(Local::Dirty(self.hash_file(&self.path)?));
         };
         if let Some(fp) = &state.fingerprint
             && fp.trusted_for(&self.path)?
         {
             return Ok(Local::Clean);
         }
-        let hash = ContentHash::of_file(&self.path)?;
+        let hash = self.hash_file(&self.path)?;
         if hash != base_hash {
             return Ok(Local::Dirty(hash));
         }
@@ -61,7 +61,7 @@ impl Replica {
         let Some(installing) = state.installing.clone() else {
             return Ok(());
         };
-        if ContentHash::of_file(&self.path)? == installing.hash {
+        if self.hash_file(&self.path)? == installing.hash {
             if let Some(base_hash) = installing.rebased_on {
                 tracing::info!(version = %installing.version, "finishing an interrupted merge");
                 let header = state.base_header.clone().unwrap_or_default();
@@ -84,7 +84,21 @@ impl Replica {
         }
     }
 
-    pub(super) fn save(&mut self, state: State) -> Result<()> {
+    pub(super) fn save(&mut self, mut state: State) -> Result<()> {
+        if let Some(old) = &self.state {
+            let moved = match (&old.base, &state.base) {
+                (Some(was), Some(now)) => !was.same_object(now),
+                (was, now) => was.is_some() != now.is_some(),
+            };
+            state.retired = if moved {
+                old.base
+                    .as_ref()
+                    .and_then(|b| b.stamp.as_ref())
+                    .map(|s| s.content_hash)
+            } else {
+                state.retired.or(old.retired)
+            };
+        }
         state.store(&self.state_path)?;
         let copy_changed = self.state.as_ref().and_then(|s| s.base_copy) != state.base_copy;
         let keep = state.base_copy;
@@ -239,8 +253,10 @@ impl Replica {
         if ContentHash::from_hasher(&at_base) != base_hash {
             return Ok(false);
         }
-        let hash = ContentHash::of_bytes(&map);
+        let (hash, manifest) = crate::manifest::hash_bytes(&map);
         drop(map);
+        self.keep_local_manifest(manifest.as_ref())?;
+        self.remember(manifest);
         tracing::debug!(path = %self.path.display(), "only the database header was rewritten: still clean");
         let mut state = state.clone();
         state.base_hash = Some(hash);

@@ -48,6 +48,11 @@ pub(crate) struct State {
     /// `base.rs`), when one is kept: the database at `base`.
     #[serde(default)]
     pub(crate) base_copy: Option<ContentHash>,
+    /// The content hash stamped on the version the local copy was based on
+    /// before `base`: the manifest the next push removes from the remote
+    /// (the current version's and the one before stay).
+    #[serde(default)]
+    pub(crate) retired: Option<ContentHash>,
 }
 
 /// A file about to be renamed into place as the local copy, and the hash of
@@ -79,6 +84,7 @@ impl State {
             pending: Vec::new(),
             installing: None,
             base_copy: None,
+            retired: None,
         }
     }
 

@@ -27,6 +27,15 @@ const TRANSFER_ATTEMPTS: u32 = 3;
 /// keeps moving.
 const POLICY_ROUNDS: usize = 64;
 
+/// The content hash stamped on the version an upload on `condition`
+/// replaces, where it has one.
+fn condition_hash(condition: &WriteCondition) -> Option<ContentHash> {
+    match condition {
+        WriteCondition::IfMatch(version) => version.stamp.as_ref().map(|s| s.content_hash),
+        _ => None,
+    }
+}
+
 /// The current version a merge was built on: a rebase.
 struct Onto {
     version: RemoteVersion,
@@ -61,6 +70,11 @@ impl Replica {
         let mut scratch = Vec::new();
         // what the policies downloaded
         let mut down = 0;
+        // the content whose manifest is beside the object, and its bytes
+        let mut manifest_sent: Option<ContentHash> = None;
+        let mut manifest_bytes = 0;
+        // the manifest the push removes once it landed
+        let retired = self.state.as_ref().and_then(|s| s.retired);
         loop {
             if let Some(current) = known.take() {
                 if let Some(ours) = current.as_ref().and_then(|c| self.our_stamp(c)) {
@@ -143,7 +157,10 @@ impl Replica {
                                 version = %current,
                                 "discarding the local changes: the policy keeps the remote's copy"
                             );
-                            let mut outcome = self.fetch_with(current, source.live, None).await?;
+                            let from = source.path.clone();
+                            let mut outcome = self
+                                .fetch_with(current, source.live, Some(&from), None)
+                                .await?;
                             outcome.action = SyncAction::KeptRemote;
                             return Ok(outcome);
                         }
@@ -161,7 +178,7 @@ impl Replica {
                         // whatever fails after this, both sides' changes are
                         // in the local file
                         check_local_header(&merged)?;
-                        hash = ContentHash::of_file(&merged)?;
+                        hash = self.hash_file(&merged)?;
                         let onto = match fetched {
                             Some(f) if ContentHash::of_file(&f.path)? == f.hash => Some(Onto {
                                 header: crate::verify::read_header(&f.path)?,
@@ -191,6 +208,10 @@ impl Replica {
             let size = fs::metadata(&source.path)
                 .map_err(|e| Error::io("read metadata of", &source.path, e))?
                 .len();
+            if manifest_sent != Some(hash) {
+                manifest_bytes += self.send_manifest(hash, &source.path).await?;
+                manifest_sent = Some(hash);
+            }
             let stamp = self.announce(hash, size)?;
             let sent = Instant::now();
             let transfer = &self.options.transfer;
@@ -206,8 +227,13 @@ impl Replica {
                 Ok(version) => {
                     let up = version.size;
                     self.pace.observe(up, sent.elapsed());
-                    let mut outcome = self.finish(version, hash, action, up, &source)?;
+                    let replaced = condition_hash(&condition);
+                    let mut outcome =
+                        self.finish(version, hash, action, up + manifest_bytes, &source)?;
                     outcome.down = down;
+                    let keep: Vec<ContentHash> =
+                        [Some(hash), replaced].into_iter().flatten().collect();
+                    self.retire_manifest(retired, &keep).await;
                     return Ok(outcome);
                 }
                 Err(Error::Conflict { current, .. }) => {
@@ -313,10 +339,13 @@ impl Replica {
         } else {
             self.record_live(version, hash, &source.path)?;
         }
+        let manifest = self.manifest_of(hash, &source.path)?;
+        self.keep_local_manifest(manifest.as_ref())?;
         Ok(Outcome {
             action,
             down: 0,
             up,
+            ranges: 0,
             dirty: false,
         })
     }

@@ -44,18 +44,7 @@ pub(crate) async fn ranged(
     let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     file.set_len(expected.size)
         .map_err(|e| Error::io("size", dest, e))?;
-    let pinned = Arc::new(Pinned {
-        store: Arc::clone(client.store()),
-        key: client.key().clone(),
-        url: client.url().to_owned(),
-        expected: expected.clone(),
-        file,
-        dest: dest.to_owned(),
-        counter: Counter::new(transfer, || {
-            Transfer::new(Direction::Download, client.url(), expected.size)
-        }),
-        writeback: Mutex::new(Writeback::default()),
-    });
+    let pinned = Pinned::new(client, file, dest, expected, transfer, expected.size);
     let part_size = crate::hash::part_size_for(transfer.part_size);
     let parts: Vec<(u64, u64)> = (0..expected.size)
         .step_by(usize::try_from(part_size).unwrap_or(usize::MAX))
@@ -94,6 +83,58 @@ pub(crate) async fn ranged(
     pinned.finish_writeback().await?;
     let hash = ContentHash::from_parts(&hashers, part_size, expected.size);
     Ok(Downloaded::new(expected.size).with_hash(hash))
+}
+
+/// Writes the ranges `ranges` of `expected` into the existing file `dest`
+/// at their offsets, after setting its length to `expected`'s size; the
+/// rest of the file is left as it is. Ranges longer than a part are
+/// fetched in parts; every request is pinned to the version as in
+/// [`ranged`], at most `transfer.parallelism` in flight. Returns the bytes
+/// fetched.
+pub(crate) async fn ranges(
+    client: &Client,
+    dest: &Path,
+    expected: &RemoteVersion,
+    ranges: &[std::ops::Range<u64>],
+    transfer: &TransferOptions,
+) -> Result<u64> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dest)
+        .map_err(|e| Error::io("open", dest, e))?;
+    file.set_len(expected.size)
+        .map_err(|e| Error::io("size", dest, e))?;
+    let part_size = crate::hash::part_size_for(transfer.part_size);
+    let pieces: Vec<(u64, u64)> = ranges
+        .iter()
+        .flat_map(|range| {
+            (range.start..range.end)
+                .step_by(usize::try_from(part_size).unwrap_or(usize::MAX))
+                .map(move |start| (start, (start + part_size).min(range.end)))
+        })
+        .collect();
+    let total: u64 = pieces.iter().map(|(start, end)| end - start).sum();
+    let pinned = Pinned::new(client, file, dest, expected, transfer, total);
+    let mut arriving = stream::iter(pieces)
+        .map(|(start, end)| {
+            let pinned = Arc::clone(&pinned);
+            Task(tokio::spawn(async move {
+                let hasher = pinned
+                    .fetch_and_write(None, Some(start..end), start, end)
+                    .await?;
+                Ok((0, hasher))
+            }))
+        })
+        .buffer_unordered(transfer.parallelism.max(1));
+    while let Some(piece) = arriving.next().await {
+        match piece {
+            Ok(_) => {}
+            Err(err @ Error::Remote { .. }) => return Err(changed_or(client, expected, err).await),
+            Err(err) => return Err(err),
+        }
+    }
+    pinned.finish_writeback().await?;
+    Ok(total)
 }
 
 /// A part that failed mid-way, e.g. a body cut off and asked again by the
@@ -170,6 +211,30 @@ struct Writeback {
 }
 
 impl Pinned {
+    /// The shared state of a download of `expected` into `file` (at
+    /// `dest`) that writes `total` bytes.
+    fn new(
+        client: &Client,
+        file: File,
+        dest: &Path,
+        expected: &RemoteVersion,
+        transfer: &TransferOptions,
+        total: u64,
+    ) -> Arc<Self> {
+        Arc::new(Pinned {
+            store: Arc::clone(client.store()),
+            key: client.key().clone(),
+            url: client.url().to_owned(),
+            expected: expected.clone(),
+            file,
+            dest: dest.to_owned(),
+            counter: Counter::new(transfer, || {
+                Transfer::new(Direction::Download, client.url(), total)
+            }),
+            writeback: Mutex::new(Writeback::default()),
+        })
+    }
+
     /// Fetches `range` (`start..end`), unless `received` is its response
     /// already, and hands its bytes, in batches of at least [`WRITE_SIZE`],
     /// to a writer that writes them at `start` on and hashes them, so that

@@ -5,8 +5,10 @@ mod client;
 mod download;
 mod file;
 mod location;
+mod manifest;
 
 use std::fmt::{self, Debug, Display};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
 use self::client::{Client, version_of};
 use self::location::Backend;
+use crate::hash::ContentHash;
 use crate::remote::etag::EtagQuoting;
 use crate::remote::{Admit, RemoteStore, head_then_download};
 use crate::transfer::TransferOptions;
@@ -239,6 +242,31 @@ impl RemoteStore for ObjectStoreRemote {
         }
         let payload = file_payload(src, self.client.backend())?;
         self.client.put(payload, condition, stamp).await
+    }
+
+    async fn download_ranges(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        ranges: &[Range<u64>],
+        transfer: &TransferOptions,
+    ) -> Result<Option<u64>> {
+        download::ranges(&self.client, dest, expected, ranges, transfer)
+            .await
+            .map(Some)
+    }
+
+    async fn put_manifest(&self, hash: &ContentHash, bytes: &[u8]) -> Result<bool> {
+        manifest::put(&self.client, hash, bytes).await?;
+        Ok(true)
+    }
+
+    async fn get_manifest(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        manifest::get(&self.client, hash).await
+    }
+
+    async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
+        manifest::delete(&self.client, hash).await
     }
 }
 
