@@ -8,11 +8,12 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use common::{put_raw, remote_bytes};
 use rusqlite::Connection;
 use s3sqlite_core::{ContentHash, RemoteStore, Replica, ReplicaOptions, SyncAction};
-use s3sqlite_testkit::{Fixture, pad_database};
+use s3sqlite_testkit::{FaultyRemote, Fixture, Op, pad_database};
 
 /// The database's size: 64 MiB of padding and a small table.
 const PAD_MIB: u64 = 64;
@@ -26,6 +27,9 @@ s3sqlite_testkit::backend_tests!(
     a_version_another_tool_wrote_is_downloaded_whole,
     a_damaged_manifest_costs_a_whole_download_and_nothing_else,
     two_manifests_stay_beside_the_object,
+    a_range_that_arrives_damaged_costs_a_whole_download,
+    a_failed_range_download_leaves_the_local_copy_as_it_was,
+    a_version_that_mostly_changed_is_downloaded_whole,
 );
 
 /// Creates the padded database with `rows` rows in table `t(id, v)` at
@@ -198,4 +202,69 @@ async fn two_manifests_stay_beside_the_object(fx: Fixture) {
     for hash in &hashes[2..] {
         assert!(remote.get_manifest(hash).await.unwrap().is_some());
     }
+}
+
+/// A replica of `name` at the local path `a.db` through a [`FaultyRemote`].
+async fn faulty_replica(
+    fx: &Fixture,
+    name: &str,
+) -> (Arc<FaultyRemote<s3sqlite_core::ObjectStoreRemote>>, Replica) {
+    let faulty = Arc::new(FaultyRemote::new(fx.remote(name)));
+    let options = ReplicaOptions::new().with_local_path(fx.local("a.db"));
+    let replica = Replica::open(Arc::clone(&faulty), options).await.unwrap();
+    (faulty, replica)
+}
+
+async fn a_range_that_arrives_damaged_costs_a_whole_download(fx: Fixture) {
+    let mut b = writer(&fx, "app.db").await;
+    let (faulty, mut a) = faulty_replica(&fx, "app.db").await;
+    update(b.local_path(), 42, "changed");
+    b.push().await.unwrap();
+    let before = faulty.calls(Op::Download);
+    faulty.corrupt_download(3 * 65_536 + 17);
+    let pulled = a.pull().await.unwrap();
+    assert_eq!(pulled.action, SyncAction::Downloaded);
+    assert_eq!(pulled.ranges_fetched, 0, "{pulled}");
+    assert_eq!(
+        faulty.calls(Op::Download) - before,
+        2,
+        "the ranges, then the whole version"
+    );
+    holds_the_remote(&fx, "app.db", &a).await;
+    assert_eq!(value(a.local_path(), 42), "changed");
+}
+
+async fn a_failed_range_download_leaves_the_local_copy_as_it_was(fx: Fixture) {
+    let mut b = writer(&fx, "app.db").await;
+    let (faulty, mut a) = faulty_replica(&fx, "app.db").await;
+    let before = ContentHash::of_file(a.local_path()).unwrap();
+    update(b.local_path(), 42, "changed");
+    b.push().await.unwrap();
+    faulty.fail_nth(Op::Download, 1);
+    let err = a.pull().await.unwrap_err();
+    assert!(common::is_injected(&err), "{err}");
+    assert_eq!(ContentHash::of_file(a.local_path()).unwrap(), before);
+    assert_eq!(value(a.local_path(), 42), "row");
+    let pulled = a.pull().await.unwrap();
+    assert!(pulled.ranges_fetched >= 1, "{pulled}");
+    holds_the_remote(&fx, "app.db", &a).await;
+}
+
+async fn a_version_that_mostly_changed_is_downloaded_whole(fx: Fixture) {
+    let mut b = writer(&fx, "app.db").await;
+    let mut a = fx
+        .open("app.db", "a.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    let conn = Connection::open(b.local_path()).unwrap();
+    conn.execute_batch("UPDATE pad SET b = randomblob(1048576)")
+        .unwrap();
+    conn.close().unwrap();
+    let pushed = b.push().await.unwrap();
+    let pulled = a.pull().await.unwrap();
+    assert_eq!(pulled.action, SyncAction::Downloaded);
+    assert_eq!(pulled.ranges_fetched, 0, "{pulled}");
+    let size = pushed.version.unwrap().size;
+    assert_eq!(pulled.bytes_down, size, "{pulled}");
+    holds_the_remote(&fx, "app.db", &a).await;
 }

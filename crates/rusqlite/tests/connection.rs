@@ -21,6 +21,7 @@ s3sqlite_testkit::backend_tests!(
     the_remote_object_is_a_standalone_database,
     a_conflict_is_settled_on_the_open_connection,
     pull_brings_another_writers_push_into_the_open_connection,
+    a_pull_one_row_behind_fetches_only_what_changed,
 );
 
 fn builder(fx: &Fixture, local: &str) -> SyncedConnectionBuilder {
@@ -437,4 +438,30 @@ fn a_snapshot_pushed_past_a_reader_changes_only_the_ranges_the_update_changed() 
         .unwrap();
     assert_eq!(v, "after");
     db.close().unwrap();
+}
+
+async fn a_pull_one_row_behind_fetches_only_what_changed(fx: Fixture) {
+    seed_remote(&fx.remote("db"), |conn| {
+        s3sqlite_testkit::pad_database(conn, 64)?;
+        conn.execute_batch(
+            "CREATE TABLE users (name TEXT NOT NULL); INSERT INTO users VALUES ('seed')",
+        )
+    })
+    .await
+    .unwrap();
+    // pushed by s3sqlite, so that this version and the next have manifests
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('first')")
+        .await
+        .unwrap();
+    let mut db = builder(&fx, "b.db").open_async().await.unwrap();
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('other')")
+        .await
+        .unwrap();
+    let report = db.pull_async().await.unwrap();
+    assert_eq!(report.action, SyncAction::Downloaded, "{report}");
+    assert!(report.ranges_fetched >= 1, "{report}");
+    assert!(report.bytes_down <= 1 << 20, "{report}");
+    assert_eq!(names(&db).unwrap(), ["seed", "first", "other"]);
+    assert_eq!(db.status_async().await.unwrap(), Status::Clean);
+    db.close_async().await.unwrap();
 }

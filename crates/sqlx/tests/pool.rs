@@ -27,6 +27,7 @@ s3sqlite_testkit::backend_tests!(
     pull_brings_another_writers_push_into_the_open_pool,
     a_background_sync_stuck_on_a_conflict_recovers_after_sync_with,
     two_pools_append_and_both_land_under_changeset_merge,
+    a_pull_one_row_behind_fetches_only_what_changed,
 );
 
 fn pool(fx: &Fixture, local: &str) -> s3sqlite_sqlx::S3SqlitePoolBuilder {
@@ -716,4 +717,30 @@ async fn a_snapshot_synced_past_a_reader_changes_only_the_ranges_the_update_chan
         .unwrap();
     assert_eq!(v, "after");
     pool.close().await.unwrap();
+}
+
+async fn a_pull_one_row_behind_fetches_only_what_changed(fx: Fixture) {
+    seed_remote(&fx.remote("db"), |conn| {
+        s3sqlite_testkit::pad_database(conn, 64)?;
+        conn.execute_batch(
+            "CREATE TABLE users (name TEXT NOT NULL); INSERT INTO users VALUES ('seed')",
+        )
+    })
+    .await
+    .unwrap();
+    // pushed by s3sqlite, so that this version and the next have manifests
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('first')")
+        .await
+        .unwrap();
+    let db = pool(&fx, "b.db").connect().await.unwrap();
+    write_concurrently(fx.remote("db"), "INSERT INTO users (name) VALUES ('other')")
+        .await
+        .unwrap();
+    let report = db.pull().await.unwrap();
+    assert_eq!(report.action, SyncAction::Downloaded, "{report}");
+    assert!(report.ranges_fetched >= 1, "{report}");
+    assert!(report.bytes_down <= 1 << 20, "{report}");
+    assert_eq!(names(&db).await, ["seed", "first", "other"]);
+    assert_eq!(db.status().await.unwrap(), Status::Clean);
+    db.close().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! [`FaultyRemote`]: a wrapping remote that counts requests and injects faults.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +17,7 @@ use s3sqlite_core::{
 pub enum Op {
     /// [`RemoteStore::head`].
     Head,
-    /// [`RemoteStore::download`].
+    /// [`RemoteStore::download`] and [`RemoteStore::download_ranges`].
     Download,
     /// [`RemoteStore::upload`].
     Upload,
@@ -384,6 +385,44 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
             return Err(self.reset("upload landed, then the connection was reset".to_owned()));
         }
         Ok(version)
+    }
+
+    /// Counted as a download; a corruption armed for the next download
+    /// flips its byte in the file after the ranges are written.
+    async fn download_ranges(
+        &self,
+        dest: &Path,
+        expected: &RemoteVersion,
+        ranges: &[Range<u64>],
+        transfer: &TransferOptions,
+    ) -> Result<Option<u64>> {
+        self.enter(Op::Download).await?;
+        let fetched = self
+            .inner
+            .download_ranges(dest, expected, ranges, transfer)
+            .await?;
+        if let Some(Fault::CorruptDownload(offset)) =
+            self.take(|f| matches!(f, Fault::CorruptDownload(_)))
+        {
+            flip_byte(dest, offset).map_err(|e| Error::Io {
+                op: "corrupt",
+                path: dest.to_owned(),
+                source: e,
+            })?;
+        }
+        Ok(fetched)
+    }
+
+    async fn put_manifest(&self, hash: &ContentHash, manifest: &[u8]) -> Result<bool> {
+        self.inner.put_manifest(hash, manifest).await
+    }
+
+    async fn get_manifest(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        self.inner.get_manifest(hash).await
+    }
+
+    async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
+        self.inner.delete_manifest(hash).await
     }
 }
 
