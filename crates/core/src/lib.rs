@@ -91,6 +91,7 @@
 pub struct CrateReadme;
 
 mod adapter;
+mod delta;
 mod error;
 mod files;
 mod hash;

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use crate::delta::download_changed;
 use crate::hash::ContentHash;
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::retry::{Again, download_again};
 use crate::transfer::TransferOptions;
-use crate::version::RemoteVersion;
+use crate::version::{Downloaded, RemoteVersion};
 use crate::{Error, Result};
 
 /// Decides what happens when the remote moved past the local copy's base
@@ -179,10 +180,10 @@ impl Conflict<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match observed::download(self.remote, &dest, &version, self.transfer).await {
+            let (result, moved) = self.download_to(&dest, &version).await?;
+            match result {
                 Ok(downloaded) => {
-                    self.downloaded
-                        .fetch_add(downloaded.size, Ordering::Relaxed);
+                    self.downloaded.fetch_add(moved, Ordering::Relaxed);
                     let hash = crate::verify::verify_download(&url, &dest, &version, &downloaded)?;
                     *self.fetched.lock().expect("not poisoned") = Some(Fetched {
                         path: dest.clone(),
@@ -207,6 +208,26 @@ impl Conflict<'_> {
                 }
             }
         }
+    }
+
+    /// One download of `version` into `dest`: of only what changed since
+    /// the base copy where one is kept and that pays, else whole; with the
+    /// bytes it moved.
+    async fn download_to(
+        &self,
+        dest: &Path,
+        version: &RemoteVersion,
+    ) -> Result<(Result<Downloaded>, u64)> {
+        if let Some(from) = self.base_copy {
+            let have = || Ok(crate::manifest::Manifest::hash_file(from)?.1);
+            let made =
+                download_changed(self.remote, version, from, have, dest, self.transfer).await?;
+            if let Some((result, delta)) = made {
+                return Ok((result, delta.bytes));
+            }
+        }
+        let result = observed::download(self.remote, dest, version, self.transfer).await;
+        Ok((result, version.size))
     }
 
     /// The error that ends the sync in [`Error::Conflict`], with nothing

@@ -30,6 +30,7 @@ s3sqlite_testkit::backend_tests!(
     merging_for_one_call_needs_a_base_copy,
     a_merge_whose_upload_fails_is_finished_by_the_next_sync,
     two_writers_that_create_the_database_at_once_both_land,
+    a_merge_on_a_large_database_downloads_only_what_changed,
 );
 
 const SCHEMA: &str = "
@@ -741,4 +742,29 @@ async fn two_writers_that_create_the_database_at_once_both_land(fx: Fixture) {
         ),
         "{err}"
     );
+}
+
+async fn a_merge_on_a_large_database_downloads_only_what_changed(fx: Fixture) {
+    let c = case(&fx, "t");
+    let padded = format!(
+        "{SCHEMA}
+         CREATE TABLE pad (b BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64)
+         INSERT INTO pad SELECT randomblob(1048576) FROM n;"
+    );
+    let (mut a, mut b) = two(c, &padded, ChangesetMerge::new()).await;
+    a.execute("INSERT INTO items VALUES ('a', 'from a', 1)", [])
+        .unwrap();
+    b.execute("INSERT INTO items VALUES ('b', 'from b', 2)", [])
+        .unwrap();
+    assert_eq!(a.sync_async().await.unwrap().action, SyncAction::Uploaded);
+    let merged = b.sync_async().await.unwrap();
+    assert_eq!(merged.action, SyncAction::Merged, "{merged}");
+    assert!(merged.bytes_down <= 1 << 20, "the merge fetched {merged}");
+    let pulled = a.pull_async().await.unwrap();
+    assert_eq!(pulled.action, SyncAction::Downloaded, "{pulled}");
+    assert!(pulled.ranges_fetched >= 1, "{pulled}");
+    assert!(pulled.bytes_down <= 1 << 20, "{pulled}");
+    assert_eq!(rows(&a, ITEMS), rows(&b, ITEMS));
+    assert_eq!(rows(&a, ITEMS).len(), 4);
 }

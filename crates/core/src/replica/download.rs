@@ -9,8 +9,8 @@ use super::live::LiveReplace;
 use super::local;
 use super::state::sibling;
 use super::{Outcome, Replica};
+use crate::delta::Delta;
 use crate::files::sync_dir;
-use crate::manifest::Manifest;
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::report::SyncAction;
@@ -32,16 +32,6 @@ pub(super) struct Attempt {
     pub(super) took: Duration,
     /// Made from a local file and the ranges that changed, when it was.
     pub(super) delta: Option<Delta>,
-}
-
-/// What a download of only what changed fetched.
-pub(super) struct Delta {
-    /// Bytes over the network: the manifest and the ranges.
-    pub(super) bytes: u64,
-    /// Ranges fetched.
-    pub(super) ranges: u64,
-    /// The manifest of the version downloaded.
-    pub(super) manifest: Manifest,
 }
 
 impl Replica {

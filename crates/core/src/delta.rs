@@ -1,0 +1,94 @@
+//! Downloads of what changed: a copy of a local file brought to a newer
+//! version by fetching only the ranges the version's manifest says differ,
+//! then checked whole against the version's stamp.
+
+use std::fs;
+use std::path::Path;
+
+use crate::hash::ContentHash;
+use crate::manifest::{MIN_LEN, Manifest};
+use crate::remote::RemoteStore;
+use crate::remote::observed;
+use crate::transfer::TransferOptions;
+use crate::version::{Downloaded, RemoteVersion};
+use crate::{Error, ErrorChain, Result};
+
+/// What a download of only what changed fetched.
+pub(crate) struct Delta {
+    /// Bytes over the network: the manifest and the ranges.
+    pub(crate) bytes: u64,
+    /// Ranges fetched.
+    pub(crate) ranges: u64,
+    /// The manifest of the version downloaded.
+    pub(crate) manifest: Manifest,
+}
+
+/// Writes `version` into `dest` as a copy of the file at `from` with the
+/// ranges that differ fetched over it, and checks the result against the
+/// version's stamp; `have` gives the manifest of `from`. `None` when that
+/// cannot be made or would not pay, and the version is to be downloaded
+/// whole: no manifest that verifies (a version another tool wrote, or a
+/// remote that keeps none), a remote that cannot read ranges, more than
+/// half the file changed, or a result that does not hash to the stamp
+/// (say, `from` was written to while it was copied). `dest` may then hold
+/// anything. The inner result is the ranges' download: an error there
+/// (the version moved, the connection failed) is the download's, as a
+/// whole download's would be.
+pub(crate) async fn download_changed(
+    remote: &dyn RemoteStore,
+    version: &RemoteVersion,
+    from: &Path,
+    have: impl FnOnce() -> Result<Option<Manifest>>,
+    dest: &Path,
+    transfer: &TransferOptions,
+) -> Result<Option<(Result<Downloaded>, Delta)>> {
+    let Some(stamp) = &version.stamp else {
+        return Ok(None);
+    };
+    if version.size < MIN_LEN || stamp.size != version.size || !from.is_file() {
+        return Ok(None);
+    }
+    let hash = stamp.content_hash;
+    let encoded = match remote.get_manifest(&hash).await {
+        Ok(Some(encoded)) => encoded,
+        Ok(None) => return Ok(None),
+        Err(err) => {
+            tracing::warn!(url = %remote, error = %ErrorChain::new(&err), "could not read the manifest: downloading the whole version");
+            return Ok(None);
+        }
+    };
+    let Some(wanted) = Manifest::decode(&encoded, hash) else {
+        tracing::warn!(url = %remote, %hash, "the manifest does not match the version's stamp: downloading the whole version");
+        return Ok(None);
+    };
+    let Some(ranges) = have()?.and_then(|have| wanted.changed_since(&have)) else {
+        return Ok(None);
+    };
+    let fetched: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    if fetched > version.size / 2 {
+        return Ok(None);
+    }
+    // a reflink where the file system makes one (copy_file_range)
+    fs::copy(from, dest).map_err(|e| Error::io("copy", from, e))?;
+    let written =
+        observed::download_ranges(remote, dest, version, &ranges, fetched, transfer).await;
+    let result = match written {
+        Ok(None) => return Ok(None),
+        Ok(Some(_)) => {
+            // the copy may have been written to while it was made: the
+            // whole result is checked, not only the ranges fetched
+            if ContentHash::of_file(dest)? != hash {
+                tracing::warn!(url = %remote, version = %version, "the file made from the changed ranges does not hash to the version's stamp: downloading the whole version");
+                return Ok(None);
+            }
+            Ok(Downloaded::new(version.size).with_hash(hash))
+        }
+        Err(err) => Err(err),
+    };
+    let delta = Delta {
+        bytes: encoded.len() as u64 + fetched,
+        ranges: ranges.len() as u64,
+        manifest: wanted,
+    };
+    Ok(Some((result, delta)))
+}
