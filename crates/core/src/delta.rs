@@ -68,8 +68,7 @@ pub(crate) async fn download_changed(
     if fetched > version.size / 2 {
         return Ok(None);
     }
-    // a reflink where the file system makes one (copy_file_range)
-    fs::copy(from, dest).map_err(|e| Error::io("copy", from, e))?;
+    copy_into(from, dest)?;
     let written =
         observed::download_ranges(remote, dest, version, &ranges, fetched, transfer).await;
     let result = match written {
@@ -91,4 +90,17 @@ pub(crate) async fn download_changed(
         manifest: wanted,
     };
     Ok(Some((result, delta)))
+}
+
+/// Copies the file at `from` into the existing file `dest`, opened without
+/// truncating it (ext4 flushes a file truncated and written again when it
+/// is closed): `copy_file_range`, a reflink where the file system makes one.
+fn copy_into(from: &Path, dest: &Path) -> Result<()> {
+    let mut input = fs::File::open(from).map_err(|e| Error::io("open", from, e))?;
+    let mut output = fs::OpenOptions::new()
+        .write(true)
+        .open(dest)
+        .map_err(|e| Error::io("open", dest, e))?;
+    std::io::copy(&mut input, &mut output).map_err(|e| Error::io("copy", from, e))?;
+    Ok(())
 }

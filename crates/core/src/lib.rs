@@ -77,6 +77,14 @@
 //! left are removed at the next open, and every request has a bounded time
 //! (see [`ObjectStoreRemoteBuilder::with_request_timeout`]).
 //!
+//! A push of a database of 4 MiB or more first stores the version's
+//! manifest beside the object (`KEY.s3sqlite/m/HASH`: one BLAKE3 chaining
+//! value per 64 KiB leaf, which merge into the stamp's content hash). A
+//! replica that is behind with a clean copy reads it and fetches only the
+//! leaves that changed into a copy of its own file, then checks the whole
+//! result against the stamp; without a manifest that verifies it downloads
+//! the whole version. The remote object stays one plain SQLite file.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |

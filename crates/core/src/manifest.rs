@@ -140,6 +140,52 @@ fn subtree(values: &[ChainingValue], part: u64, len: u64) -> ChainingValue {
     merge_subtrees_non_root(&left, &right, Mode::Hash)
 }
 
+/// Hashes a part of a file, fed in pieces as it arrives, leaf by leaf:
+/// the part starts at a leaf boundary.
+pub(crate) struct LeafHasher {
+    leaf: u64,
+    /// The offset in the file of the next byte.
+    offset: u64,
+    current: blake3::Hasher,
+    values: Vec<ChainingValue>,
+}
+
+impl LeafHasher {
+    /// A hasher for the part at `start`, a multiple of `leaf`.
+    pub(crate) fn new(start: u64, leaf: u64) -> Self {
+        debug_assert_eq!(start % leaf, 0);
+        LeafHasher {
+            leaf,
+            offset: start,
+            current: ContentHash::part_hasher(start),
+            values: Vec::new(),
+        }
+    }
+
+    /// Hashes the next `bytes` of the part.
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = self.leaf - self.offset % self.leaf;
+            let take = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            self.current.update(&bytes[..take]);
+            self.offset += take as u64;
+            bytes = &bytes[take..];
+            if self.offset % self.leaf == 0 {
+                self.values.push(self.current.finalize_non_root());
+                self.current = ContentHash::part_hasher(self.offset);
+            }
+        }
+    }
+
+    /// The chaining values of the part's leaves, in order.
+    pub(crate) fn finish(mut self) -> Vec<ChainingValue> {
+        if self.offset % self.leaf != 0 {
+            self.values.push(self.current.finalize_non_root());
+        }
+        self.values
+    }
+}
+
 impl Manifest {
     /// The manifest of a file of `len` bytes whose leaves' chaining values
     /// are `values`, in file order; `None` unless there is one per leaf.
@@ -296,6 +342,26 @@ mod tests {
         assert!(Manifest::decode(&encoded[..encoded.len() - 32], hash).is_none());
         assert!(Manifest::decode(&encoded[..encoded.len() - 1], hash).is_none());
         assert!(Manifest::decode(b"", hash).is_none());
+    }
+
+    #[test]
+    fn leaves_hashed_in_pieces_as_they_arrive_make_the_same_manifest() {
+        let bytes = file((9 << 20) + 12_345, 11);
+        let (hash, whole) = hash_bytes(&bytes);
+        let leaf = leaf_size_for(bytes.len() as u64);
+        for part in [leaf, 4 * leaf, 2 << 20] {
+            let mut values = Vec::new();
+            for (i, chunk) in bytes.chunks(part as usize).enumerate() {
+                let mut hasher = LeafHasher::new(i as u64 * part, leaf);
+                for piece in chunk.chunks(10_000) {
+                    hasher.update(piece);
+                }
+                values.extend(hasher.finish());
+            }
+            let manifest = Manifest::from_values(bytes.len() as u64, values).unwrap();
+            assert_eq!(manifest.root(), hash, "parts of {part}");
+            assert_eq!(Some(&manifest), whole.as_ref());
+        }
     }
 
     #[test]

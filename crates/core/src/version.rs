@@ -157,12 +157,19 @@ pub struct Downloaded {
     /// The hash of the bytes written, where the remote hashed them as they
     /// arrived; `None` makes the engine read the file to hash it.
     pub hash: Option<ContentHash>,
+    /// The manifest of the bytes written, where the remote hashed them leaf
+    /// by leaf.
+    pub(crate) manifest: Option<crate::manifest::Manifest>,
 }
 
 impl Downloaded {
     /// `size` bytes written, not hashed.
     pub fn new(size: u64) -> Self {
-        Downloaded { size, hash: None }
+        Downloaded {
+            size,
+            hash: None,
+            manifest: None,
+        }
     }
 
     /// Sets the hash of the bytes written.

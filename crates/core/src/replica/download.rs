@@ -187,7 +187,9 @@ impl Replica {
             ranges: delta.as_ref().map_or(0, |d| d.ranges),
             dirty: false,
         };
-        let manifest = delta.map(|d| d.manifest);
+        let manifest = delta
+            .map(|d| d.manifest)
+            .or_else(|| downloaded.manifest.clone());
         if let Some(replace) = live {
             replace.replace(temp.path()).await?;
             self.write_base_copy(temp.path(), hash)?;

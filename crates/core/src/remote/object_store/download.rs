@@ -12,7 +12,10 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
 use super::client::Client;
+use blake3::hazmat::ChainingValue;
+
 use crate::hash::ContentHash;
+use crate::manifest::{LeafHasher, MIN_LEN, Manifest, leaf_size_for};
 use crate::transfer::TransferOptions;
 use crate::transfer::{Counter, Direction, Transfer};
 use crate::version::{Downloaded, RemoteVersion};
@@ -44,8 +47,18 @@ pub(crate) async fn ranged(
     let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     file.set_len(expected.size)
         .map_err(|e| Error::io("size", dest, e))?;
-    let pinned = Pinned::new(client, file, dest, expected, transfer, expected.size);
     let part_size = crate::hash::part_size_for(transfer.part_size);
+    let leaf = leaf_size_for(expected.size);
+    let by_leaf = (expected.size >= MIN_LEN && part_size >= leaf).then_some(leaf);
+    let pinned = Pinned::new(
+        client,
+        file,
+        dest,
+        expected,
+        transfer,
+        expected.size,
+        by_leaf,
+    );
     let parts: Vec<(u64, u64)> = (0..expected.size)
         .step_by(usize::try_from(part_size).unwrap_or(usize::MAX))
         .map(|start| (start, (start + part_size).min(expected.size)))
@@ -71,18 +84,60 @@ pub(crate) async fn ranged(
             }))
         })
         .buffer_unordered(transfer.parallelism.max(1));
-    let mut hashers: Vec<Option<blake3::Hasher>> = vec![None; count];
+    let mut hashed: Vec<Option<PartHash>> = (0..count).map(|_| None).collect();
     while let Some(part) = arriving.next().await {
         match part {
-            Ok((index, hasher)) => hashers[index] = Some(hasher),
+            Ok((index, hash)) => hashed[index] = Some(hash),
             Err(err @ Error::Remote { .. }) => return Err(changed_or(client, expected, err).await),
             Err(err) => return Err(err),
         }
     }
-    let hashers: Vec<blake3::Hasher> = hashers.into_iter().flatten().collect();
     pinned.finish_writeback().await?;
+    let mut hashers = Vec::with_capacity(count);
+    let mut values = Vec::new();
+    for hash in hashed.into_iter().flatten() {
+        match hash {
+            PartHash::Whole(hasher) => hashers.push(hasher),
+            PartHash::Leaves(leaves) => values.extend(leaves),
+        }
+    }
+    if let Some(manifest) = Manifest::from_values(expected.size, values) {
+        let mut downloaded = Downloaded::new(expected.size).with_hash(manifest.root());
+        downloaded.manifest = Some(manifest);
+        return Ok(downloaded);
+    }
     let hash = ContentHash::from_parts(&hashers, part_size, expected.size);
     Ok(Downloaded::new(expected.size).with_hash(hash))
+}
+
+/// A part's hash: its hasher, or the chaining values of its leaves.
+enum PartHash {
+    Whole(blake3::Hasher),
+    Leaves(Vec<ChainingValue>),
+}
+
+/// What hashes a part as it is written.
+enum PartHasher {
+    Whole(blake3::Hasher),
+    Leaves(LeafHasher),
+}
+
+impl PartHasher {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            PartHasher::Whole(hasher) => {
+                hasher.update(bytes);
+            }
+            PartHasher::Leaves(hasher) => hasher.update(bytes),
+        }
+    }
+
+    fn finish(self) -> PartHash {
+        match self {
+            PartHasher::Whole(hasher) => PartHash::Whole(hasher),
+            PartHasher::Leaves(hasher) => PartHash::Leaves(hasher.finish()),
+        }
+    }
 }
 
 /// Writes the ranges `ranges` of `expected` into the existing file `dest`
@@ -114,7 +169,7 @@ pub(crate) async fn ranges(
         })
         .collect();
     let total: u64 = pieces.iter().map(|(start, end)| end - start).sum();
-    let pinned = Pinned::new(client, file, dest, expected, transfer, total);
+    let pinned = Pinned::new(client, file, dest, expected, transfer, total, None);
     let mut arriving = stream::iter(pieces)
         .map(|(start, end)| {
             let pinned = Arc::clone(&pinned);
@@ -163,10 +218,10 @@ const QUEUED_BATCHES: usize = 4;
 
 /// A spawned part, aborted when dropped: a download that fails stops the
 /// others.
-struct Task(tokio::task::JoinHandle<Result<(usize, blake3::Hasher)>>);
+struct Task(tokio::task::JoinHandle<Result<(usize, PartHash)>>);
 
 impl Future for Task {
-    type Output = Result<(usize, blake3::Hasher)>;
+    type Output = Result<(usize, PartHash)>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
@@ -194,6 +249,9 @@ struct Pinned {
     counter: Option<Counter>,
     /// The flush to disk running beside the parts.
     writeback: Mutex<Writeback>,
+    /// Parts are hashed leaf by leaf, leaves of this size, for the
+    /// download's manifest; whole when `None`.
+    leaf: Option<u64>,
 }
 
 /// How many written bytes start a flush to disk beside the download.
@@ -220,8 +278,10 @@ impl Pinned {
         expected: &RemoteVersion,
         transfer: &TransferOptions,
         total: u64,
+        leaf: Option<u64>,
     ) -> Arc<Self> {
         Arc::new(Pinned {
+            leaf,
             store: Arc::clone(client.store()),
             key: client.key().clone(),
             url: client.url().to_owned(),
@@ -238,14 +298,14 @@ impl Pinned {
     /// Fetches `range` (`start..end`), unless `received` is its response
     /// already, and hands its bytes, in batches of at least [`WRITE_SIZE`],
     /// to a writer that writes them at `start` on and hashes them, so that
-    /// the body is read on while the disk works; returns the part's hasher.
+    /// the body is read on while the disk works; returns the part's hash.
     async fn fetch_and_write(
         self: Arc<Self>,
         received: Option<GetResult>,
         range: Option<std::ops::Range<u64>>,
         start: u64,
         end: u64,
-    ) -> Result<blake3::Hasher> {
+    ) -> Result<PartHash> {
         let response = match received {
             Some(response) => response,
             None => self.get(range).await?,
@@ -300,11 +360,14 @@ impl Pinned {
         start: u64,
     ) -> (
         tokio::sync::mpsc::Sender<Vec<Bytes>>,
-        tokio::task::JoinHandle<Result<blake3::Hasher>>,
+        tokio::task::JoinHandle<Result<PartHash>>,
     ) {
         let (batches, mut arriving) = tokio::sync::mpsc::channel::<Vec<Bytes>>(QUEUED_BATCHES);
         let writer = tokio::task::spawn_blocking(move || {
-            let mut hasher = ContentHash::part_hasher(start);
+            let mut hasher = match self.leaf {
+                Some(leaf) => PartHasher::Leaves(LeafHasher::new(start, leaf)),
+                None => PartHasher::Whole(ContentHash::part_hasher(start)),
+            };
             let mut offset = start;
             while let Some(batch) = arriving.blocking_recv() {
                 let mut len = 0;
@@ -320,7 +383,7 @@ impl Pinned {
                     counter.add(len);
                 }
             }
-            Ok(hasher)
+            Ok(hasher.finish())
         });
         (batches, writer)
     }
