@@ -170,7 +170,7 @@ impl LeafHasher {
             self.current.update(&bytes[..take]);
             self.offset += take as u64;
             bytes = &bytes[take..];
-            if self.offset % self.leaf == 0 {
+            if self.offset.is_multiple_of(self.leaf) {
                 self.values.push(self.current.finalize_non_root());
                 self.current = ContentHash::part_hasher(self.offset);
             }
@@ -179,7 +179,7 @@ impl LeafHasher {
 
     /// The chaining values of the part's leaves, in order.
     pub(crate) fn finish(mut self) -> Vec<ChainingValue> {
-        if self.offset % self.leaf != 0 {
+        if !self.offset.is_multiple_of(self.leaf) {
             self.values.push(self.current.finalize_non_root());
         }
         self.values

@@ -97,7 +97,7 @@ pub(crate) async fn ranged(
     let mut values = Vec::new();
     for hash in hashed.into_iter().flatten() {
         match hash {
-            PartHash::Whole(hasher) => hashers.push(hasher),
+            PartHash::Whole(hasher) => hashers.push(*hasher),
             PartHash::Leaves(leaves) => values.extend(leaves),
         }
     }
@@ -112,7 +112,7 @@ pub(crate) async fn ranged(
 
 /// A part's hash: its hasher, or the chaining values of its leaves.
 enum PartHash {
-    Whole(blake3::Hasher),
+    Whole(Box<blake3::Hasher>),
     Leaves(Vec<ChainingValue>),
 }
 
@@ -134,7 +134,7 @@ impl PartHasher {
 
     fn finish(self) -> PartHash {
         match self {
-            PartHasher::Whole(hasher) => PartHash::Whole(hasher),
+            PartHasher::Whole(hasher) => PartHash::Whole(Box::new(hasher)),
             PartHasher::Leaves(hasher) => PartHash::Leaves(hasher.finish()),
         }
     }
