@@ -122,6 +122,15 @@ pub(crate) fn remove_siblings(
     Ok(())
 }
 
+/// Removes the file at `path`; one that is not there is not an error.
+pub(crate) fn remove_file_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
 /// Writes `bytes` to `path` through a temp file, fsync and rename.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("written files have a parent folder");

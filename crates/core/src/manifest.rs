@@ -198,6 +198,21 @@ impl Manifest {
         })
     }
 
+    /// The leaf size.
+    pub(crate) fn leaf(&self) -> u64 {
+        self.leaf
+    }
+
+    /// Whether `bytes` are what leaf `index` of the file holds.
+    pub(crate) fn leaf_holds(&self, index: u64, bytes: &[u8]) -> bool {
+        let Ok(at) = usize::try_from(index) else {
+            return false;
+        };
+        let len = (self.len - index.saturating_mul(self.leaf).min(self.len)).min(self.leaf);
+        bytes.len() as u64 == len
+            && self.values.get(at) == Some(&leaf_value(bytes, index * self.leaf))
+    }
+
     /// The whole file's hash, merged from the leaves.
     pub(crate) fn root(&self) -> ContentHash {
         root_of(&self.values, self.leaf, self.len)

@@ -15,6 +15,9 @@
 //! - no temp file of the engine (`.NAME.s3sqlite-*`) is left beside the
 //!   local copy.
 //!
+//! A third phase kills an open that patches a local copy one row
+//! behind in place: the reopen must end with exactly the remote's bytes.
+//!
 //! Each test prints its counts, then fails on any bad one. A round that
 //! ends with a torn remote is counted, then the remote is reset from the
 //! local copy, so that it is not counted again in the next rounds. The kill
@@ -510,4 +513,79 @@ fn open_killed_during_download_leaves_nothing_behind() {
         drop(replica);
     }
     tally.print_and_check("download", p.seed);
+}
+
+/// A replica one row behind, opened by a child that is killed at a random
+/// moment: its open patches the local copy in place with the changed
+/// ranges. The reopen must find the old version's bytes or the new one's,
+/// never a mix: it ends with exactly the remote's bytes, intact, and the
+/// remote as the writer left it.
+#[test]
+fn open_killed_while_patching_in_place_leaves_the_old_or_the_new_version() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut p = Phase::start("crash/patch.db");
+    let local = p.local.clone();
+    drop(p.within(p.open()).expect("first open").expect("first open"));
+    let writer_path = p.dir.path().join("writer").join("b.db");
+    let options = ReplicaOptions::new().with_local_path(&writer_path);
+    let mut writer = p
+        .block(Replica::open(remote(p.server.endpoint(), &p.url), options))
+        .expect("the writer opens");
+    let mut next_id = 0;
+    let mut push_one_row = |p: &Phase| {
+        next_id += 1;
+        let conn = Connection::open(&writer_path).unwrap();
+        conn.execute("INSERT INTO rows (id) VALUES (?1)", [next_id])
+            .unwrap();
+        conn.close().unwrap();
+        p.block(writer.push()).expect("the writer pushes");
+    };
+
+    // one patch nobody kills, to time it
+    push_one_row(&p);
+    let child = p.spawn("open", 0);
+    let opening = child.expect("opening");
+    let patch_time = child.finish("opened") - opening;
+    println!("an unkilled open one row behind takes {patch_time:?}");
+
+    let mut tally = Tally::default();
+    for _ in 0..ROUNDS {
+        push_one_row(&p);
+        let pushed = p.snapshot(None);
+        let before = inode(&local);
+        let child = p.spawn("open", 0);
+        child.expect("opening");
+        tally.rounds += 1;
+        tally.killed += usize::from(child.kill_after(p.delay(patch_time), "opened"));
+
+        let replica = p.within(p.open());
+        tally.count("stuck opens", replica.is_none().then(|| "open".into()));
+        let Some(replica) = replica.map(|r| r.expect("reopen after a kill")) else {
+            break;
+        };
+        tally.count("leftover temp files", take_leftovers(&local));
+        tally.note("replaced, not patched in place", inode(&local) != before);
+        let intact = inspect(&local).0;
+        let same = intact && fs::read(&local).unwrap() == pushed.bytes;
+        let what = format!("intact: {intact}");
+        tally.count("local copy not the remote's bytes", (!same).then_some(what));
+        let status = p.block(async {
+            let mut replica = replica;
+            replica.status().await
+        });
+        let what = format!("{status:?}");
+        tally.count(
+            "not clean after the reopen",
+            (!matches!(status, Ok(Status::Clean))).then_some(what),
+        );
+        let now = p.block(p.remote.head()).unwrap().and_then(|v| v.e_tag);
+        let what = format!("ETag {now:?}, was {:?}", pushed.e_tag);
+        tally.count("remote changed", (now != pushed.e_tag).then_some(what));
+    }
+    tally.print_and_check("patch", p.seed);
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
 }

@@ -103,8 +103,10 @@ async fn a_replica_behind_by_one_row_fetches_only_what_changed(fx: Fixture) {
 
     update(b.local_path(), 42, "changed once");
     b.push().await.unwrap();
+    let inode = file_id(a.local_path());
     let pulled = a.pull().await.unwrap();
     println!("pull: {pulled}");
+    assert_eq!(file_id(a.local_path()), inode, "patched in place");
     assert_eq!(pulled.action, SyncAction::Downloaded);
     assert!(pulled.ranges_fetched >= 1, "{pulled}");
     assert!(pulled.bytes_down <= AT_MOST, "{pulled}");
@@ -221,14 +223,16 @@ async fn a_range_that_arrives_damaged_costs_a_whole_download(fx: Fixture) {
     update(b.local_path(), 42, "changed");
     b.push().await.unwrap();
     let before = faulty.calls(Op::Download);
-    faulty.corrupt_download(3 * 65_536 + 17);
+    // in the first leaf, which every change rewrites (the change counter):
+    // once for the patch in place, once for the copy
+    faulty.corrupt_download(17).corrupt_download(17);
     let pulled = a.pull().await.unwrap();
     assert_eq!(pulled.action, SyncAction::Downloaded);
     assert_eq!(pulled.ranges_fetched, 0, "{pulled}");
     assert_eq!(
         faulty.calls(Op::Download) - before,
-        2,
-        "the ranges, then the whole version"
+        3,
+        "the ranges for a patch in place, for a copy, then the whole version"
     );
     holds_the_remote(&fx, "app.db", &a).await;
     assert_eq!(value(a.local_path(), 42), "changed");
@@ -240,7 +244,8 @@ async fn a_failed_range_download_leaves_the_local_copy_as_it_was(fx: Fixture) {
     let before = ContentHash::of_file(a.local_path()).unwrap();
     update(b.local_path(), 42, "changed");
     b.push().await.unwrap();
-    faulty.fail_nth(Op::Download, 1);
+    // the ranges for a patch in place, then for a copy
+    faulty.fail_nth(Op::Download, 1).fail_nth(Op::Download, 2);
     let err = a.pull().await.unwrap_err();
     assert!(common::is_injected(&err), "{err}");
     assert_eq!(ContentHash::of_file(a.local_path()).unwrap(), before);
@@ -267,4 +272,16 @@ async fn a_version_that_mostly_changed_is_downloaded_whole(fx: Fixture) {
     let size = pushed.version.unwrap().size;
     assert_eq!(pulled.bytes_down, size, "{pulled}");
     holds_the_remote(&fx, "app.db", &a).await;
+}
+
+/// What tells a file patched in place from one replaced by a rename.
+#[cfg(unix)]
+fn file_id(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &Path) -> u64 {
+    0
 }

@@ -113,6 +113,13 @@ impl Replica {
         from: Option<&Path>,
         mut first: Option<Attempt>,
     ) -> Result<Outcome> {
+        if live.is_none()
+            && first.is_none()
+            && from == Some(self.path.as_path())
+            && let Some(outcome) = self.patch_in_place(&version).await?
+        {
+            return Ok(outcome);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -234,6 +241,14 @@ impl Replica {
     /// `-journal` files go first (SQLite would apply them to the new file),
     /// then a rename and a folder fsync.
     pub(super) fn install(&self, src: &Path) -> Result<()> {
+        self.remove_side_files()?;
+        fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
+        sync_dir(self.path.parent().expect("local paths have a parent"))
+    }
+
+    /// Removes the local copy's `-wal`, `-shm` and `-journal` files before
+    /// its content is replaced: SQLite would apply them to the new file.
+    pub(super) fn remove_side_files(&self) -> Result<()> {
         for suffix in ["-wal", "-shm", "-journal"] {
             let stale = sibling(&self.path, suffix);
             match fs::remove_file(&stale) {
@@ -242,7 +257,6 @@ impl Replica {
                 Err(e) => return Err(Error::io("remove", stale, e)),
             }
         }
-        fs::rename(src, &self.path).map_err(|e| Error::io("rename into", &self.path, e))?;
-        sync_dir(self.path.parent().expect("local paths have a parent"))
+        Ok(())
     }
 }

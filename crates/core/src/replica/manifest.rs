@@ -78,11 +78,7 @@ impl Replica {
     pub(super) fn keep_local_manifest(&self, manifest: Option<&Manifest>) -> Result<()> {
         let path = local_path(&self.path);
         let Some(manifest) = manifest else {
-            return match fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Error::io("remove", path, e)),
-            };
+            return crate::files::remove_file_if_exists(&path);
         };
         let mut temp = temp_file_for(&self.path, "manifest")?;
         temp.write_all(&manifest.encode())

@@ -10,6 +10,7 @@ mod local;
 mod manifest;
 mod open;
 mod options;
+mod patch;
 mod pull;
 mod push;
 mod record;

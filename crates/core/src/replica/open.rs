@@ -144,6 +144,7 @@ impl Replica {
 
     /// The open and pull rules.
     pub(super) async fn reconcile(&mut self, policy: Arc<dyn SyncPolicy>) -> Result<Outcome> {
+        self.discard_torn_patch()?;
         let local_exists = match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(Error::NotAFile {

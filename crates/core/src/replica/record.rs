@@ -169,8 +169,54 @@ impl Replica {
             version,
             hash,
             rebased_on,
+            in_place: false,
         });
         self.save(state)
+    }
+
+    /// Announces, before a clean local copy is patched in place, that it is
+    /// about to hold `version` with content `hash`: a crash mid-way leaves
+    /// a file the next open either recognises or discards
+    /// (see `discard_torn_patch`).
+    pub(super) fn announce_patch(
+        &mut self,
+        version: RemoteVersion,
+        hash: ContentHash,
+    ) -> Result<()> {
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.installing = Some(Installing {
+            version,
+            hash,
+            rebased_on: None,
+            in_place: true,
+        });
+        self.save(state)
+    }
+
+    /// A patch in place that a crash or a failure interrupted: when the
+    /// local file does not hold the announced content, it holds half of
+    /// two versions and nothing of its own (it was clean when the patch
+    /// began), so it goes, with its side files and its state, and the open
+    /// starts from nothing. Returns whether it went.
+    pub(super) fn discard_torn_patch(&mut self) -> Result<bool> {
+        let Some(installing) = self.state.as_ref().and_then(|s| s.installing.clone()) else {
+            return Ok(false);
+        };
+        if !installing.in_place
+            || !self.path.is_file()
+            || ContentHash::of_file(&self.path)? == installing.hash
+        {
+            return Ok(false);
+        }
+        tracing::warn!(path = %self.path.display(), version = %installing.version, "the local copy was left half patched: discarding it (it had no changes of its own)");
+        self.remove_side_files()?;
+        crate::files::remove_file_if_exists(&self.path)?;
+        crate::files::remove_file_if_exists(&self.state_path)?;
+        self.state = None;
+        Ok(true)
     }
 
     /// Records that an earlier upload of ours, of content `landed`, is the
@@ -380,6 +426,7 @@ mod tests {
             version: v2.clone(),
             hash,
             rebased_on: None,
+            in_place: false,
         });
         replica.save(state).unwrap();
         let temp_path = temp.into_temp_path();
@@ -391,6 +438,33 @@ mod tests {
         assert_eq!(replica.opened().action, SyncAction::Reused);
         assert!(!replica.opened().dirty);
         assert!(replica.base().unwrap().same_object(&v2));
+        assert_eq!(replica.status().await.unwrap(), Status::Clean);
+    }
+
+    #[tokio::test]
+    async fn a_patch_in_place_cut_off_mid_way_is_discarded_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("memory:///unit/{}/patched", std::process::id());
+        let remote = ObjectStoreRemote::from_url(&url).unwrap();
+        put(&remote, &db(1), dir.path()).await;
+        let options = ReplicaOptions::new().with_local_path(dir.path().join("a.db"));
+        let mut replica = Replica::open_url(&url, options.clone()).await.unwrap();
+
+        // another writer lands v2; this replica announces a patch in place,
+        // writes half of it and "crashes"
+        let v2 = put(&remote, &db(2), dir.path()).await;
+        replica
+            .announce_patch(v2.clone(), ContentHash::of_bytes(&db(2)))
+            .unwrap();
+        let mut half = db(1);
+        half[2048..].fill(2);
+        fs::write(replica.local_path(), &half).unwrap();
+        drop(replica);
+
+        let mut replica = Replica::open_url(&url, options).await.unwrap();
+        assert_eq!(replica.opened().action, SyncAction::Downloaded);
+        assert!(!replica.opened().dirty, "a torn patch is no local change");
+        assert_eq!(fs::read(replica.local_path()).unwrap(), db(2));
         assert_eq!(replica.status().await.unwrap(), Status::Clean);
     }
 }

@@ -66,6 +66,10 @@ pub(crate) struct Installing {
     /// (the merge itself is a local change on top of it).
     #[serde(default)]
     pub(crate) rebased_on: Option<ContentHash>,
+    /// A clean local copy being patched in place into `version`: one that
+    /// does not hash to `hash` holds nothing of its own and is discarded.
+    #[serde(default)]
+    pub(crate) in_place: bool,
 }
 
 impl State {
