@@ -13,6 +13,7 @@ s3sqlite_testkit::backend_tests!(
     a_download_reports_its_bytes_as_they_arrive,
     an_upload_reports_its_start_and_end,
     a_failed_transfer_is_reported_failed,
+    a_download_of_what_changed_reports_the_ranges,
 );
 
 /// Everything the observer was told, in order.
@@ -124,5 +125,44 @@ async fn a_failed_transfer_is_reported_failed(fx: Fixture) {
     assert_eq!(
         seen.events().last(),
         Some(&Event::Finished(Direction::Upload, false))
+    );
+}
+
+async fn a_download_of_what_changed_reports_the_ranges(fx: Fixture) {
+    seed_remote(&fx.remote("db"), |c| {
+        pad_database(c, 5)?;
+        c.execute_batch("CREATE TABLE t (v TEXT NOT NULL)")
+    })
+    .await
+    .unwrap();
+    let seen = Arc::new(Seen::default());
+    let mut a = fx.open("db", "a.db", options(&fx, &seen)).await.unwrap();
+    // a push by s3sqlite, so that the new version has a manifest
+    let mut b = fx.open("db", "b.db", ReplicaOptions::new()).await.unwrap();
+    write(b.local_path(), &["one"]);
+    b.push().await.unwrap();
+    seen.0.lock().unwrap().clear();
+
+    let pulled = a.pull().await.unwrap();
+    assert!(pulled.ranges_fetched >= 1, "{pulled}");
+    let events = seen.events();
+    let Some(Event::Started(Direction::Download, total)) = events.first().cloned() else {
+        panic!("no download started: {events:?}");
+    };
+    assert!(
+        total > 0 && total < pulled.bytes_down,
+        "{total} of {pulled}"
+    );
+    assert_eq!(
+        events.iter().rev().find_map(|e| match e {
+            Event::Advanced(done) => Some(*done),
+            _ => None,
+        }),
+        Some(total),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&Event::Finished(Direction::Download, true))
     );
 }
