@@ -92,13 +92,16 @@ pub(crate) async fn download_changed(
     Ok(Some((result, delta)))
 }
 
-/// Copies the file at `from` into the existing file `dest`, opened without
-/// truncating it (ext4 flushes a file truncated and written again when it
-/// is closed): `copy_file_range`, a reflink where the file system makes one.
+/// Copies the file at `from` into `dest`, created if need be and opened
+/// without truncating it (ext4 flushes a file truncated and written again
+/// when it is closed; the ranges' download sets the length after):
+/// `copy_file_range`, a reflink where the file system makes one.
 fn copy_into(from: &Path, dest: &Path) -> Result<()> {
     let mut input = fs::File::open(from).map_err(|e| Error::io("open", from, e))?;
     let mut output = fs::OpenOptions::new()
         .write(true)
+        .create(true)
+        .truncate(false)
         .open(dest)
         .map_err(|e| Error::io("open", dest, e))?;
     std::io::copy(&mut input, &mut output).map_err(|e| Error::io("copy", from, e))?;
