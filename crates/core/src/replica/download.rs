@@ -200,8 +200,10 @@ impl Replica {
         if let Some(replace) = live {
             replace.replace(temp.path()).await?;
             self.write_base_copy(temp.path(), hash)?;
-            self.record_live(version, hash, temp.path())?;
+            // kept first: the live record may find a rewritten header and
+            // keep the local file's own manifest instead
             self.keep_local_manifest(manifest.as_ref())?;
+            self.record_live(version, hash, temp.path())?;
             return Ok(outcome);
         }
         // announced first: a crash between the rename and the record leaves

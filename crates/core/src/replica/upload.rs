@@ -334,13 +334,15 @@ impl Replica {
         source: &Source<'_>,
     ) -> Result<Outcome> {
         self.write_base_copy(&source.path, hash)?;
+        // kept first: a live record may find a rewritten header and keep
+        // the local file's own manifest instead
+        let manifest = self.manifest_of(hash, &source.path)?;
+        self.keep_local_manifest(manifest.as_ref())?;
         if source.same_as_local {
             self.record(Some(version), Some(hash))?;
         } else {
             self.record_live(version, hash, &source.path)?;
         }
-        let manifest = self.manifest_of(hash, &source.path)?;
-        self.keep_local_manifest(manifest.as_ref())?;
         Ok(Outcome {
             action,
             down: 0,
