@@ -186,6 +186,24 @@ impl LeafHasher {
     }
 }
 
+impl ContentHash {
+    /// The hash of a file hashed in parts, each by a hasher of its own that
+    /// [`part_hasher`](Self::part_hasher) made: `parts` in file order, every
+    /// part `part_size` bytes (a power of two, at least
+    /// [`blake3::CHUNK_LEN`]) but the last, `len` bytes in all. The parts
+    /// are the leaves of BLAKE3's own tree, so the result is the hash of
+    /// the whole file.
+    pub(crate) fn from_parts(parts: &[blake3::Hasher], part_size: u64, len: u64) -> Self {
+        debug_assert!(crate::hash::is_part_size(part_size));
+        debug_assert_eq!(parts.len() as u64, len.div_ceil(part_size).max(1));
+        if let [whole] = parts {
+            return Self::from_hasher(whole);
+        }
+        let values: Vec<_> = parts.iter().map(HasherExt::finalize_non_root).collect();
+        root_of(&values, part_size, len)
+    }
+}
+
 impl Manifest {
     /// The manifest of a file of `len` bytes whose leaves' chaining values
     /// are `values`, in file order; `None` unless there is one per leaf.
@@ -312,6 +330,45 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `bytes` hashed in parts of `part_size`, each part fed in pieces of
+    /// `piece` bytes, as a ranged download does.
+    fn in_parts(bytes: &[u8], part_size: u64, piece: usize) -> ContentHash {
+        let parts: Vec<blake3::Hasher> = if bytes.is_empty() {
+            vec![ContentHash::part_hasher(0)]
+        } else {
+            bytes
+                .chunks(part_size as usize)
+                .enumerate()
+                .map(|(i, part)| {
+                    let mut hasher = ContentHash::part_hasher(i as u64 * part_size);
+                    for piece in part.chunks(piece) {
+                        hasher.update(piece);
+                    }
+                    hasher
+                })
+                .collect()
+        };
+        ContentHash::from_parts(&parts, part_size, bytes.len() as u64)
+    }
+
+    #[test]
+    fn a_file_hashed_in_parts_has_the_hash_of_the_whole() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 31 + i / 1000) as u8).collect();
+        for part_size in [1024, 2048, 4096, 16384, 65536, 262_144, 1 << 20] {
+            for len in [
+                0, 1, 1023, 1024, 1025, 2048, 3000, 4096, 5000, 16384, 16385, 65536, 99_999,
+                131_072, 200_000, 262_144, 300_000,
+            ] {
+                let slice = &bytes[..len];
+                assert_eq!(
+                    in_parts(slice, part_size, 777),
+                    ContentHash::of_bytes(slice),
+                    "{len} bytes in parts of {part_size}"
+                );
+            }
+        }
+    }
 
     fn file(len: usize, seed: u32) -> Vec<u8> {
         (0..len as u32)
