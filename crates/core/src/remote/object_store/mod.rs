@@ -6,6 +6,8 @@ mod download;
 mod file;
 mod location;
 mod manifest;
+#[cfg(feature = "aws")]
+mod s3;
 
 use std::fmt::{self, Debug, Display};
 use std::ops::Range;
