@@ -28,6 +28,10 @@ use crate::{Error, ErrorChain, Result};
 /// goes through a copy of the file.
 const IN_PLACE_SHARE: u64 = 8;
 
+/// How much of a range is copied from the patch into the local copy at a
+/// time: the memory a patch holds, whatever the range's size.
+const COPY_SIZE: u64 = 1 << 20;
+
 impl Replica {
     /// Brings the local copy to `version` by writing the ranges that changed
     /// into it; `None`, with the local copy untouched, when that cannot be
@@ -133,10 +137,14 @@ impl Replica {
             .map_err(|e| Error::io("size", &self.path, e))?;
         let mut buffer = Vec::new();
         for range in ranges {
-            buffer.resize((range.end - range.start) as usize, 0);
-            read_at(&source, &mut buffer, range.start).map_err(|e| Error::io("read", patch, e))?;
-            write_at(&local, &buffer, range.start)
-                .map_err(|e| Error::io("write", &self.path, e))?;
+            let mut at = range.start;
+            while at < range.end {
+                let end = (at + COPY_SIZE).min(range.end);
+                buffer.resize((end - at) as usize, 0);
+                read_at(&source, &mut buffer, at).map_err(|e| Error::io("read", patch, e))?;
+                write_at(&local, &buffer, at).map_err(|e| Error::io("write", &self.path, e))?;
+                at = end;
+            }
         }
         local
             .sync_all()
