@@ -15,8 +15,13 @@ use rusqlite::Connection;
 use s3sqlite_core::{ContentHash, RemoteStore, Replica, ReplicaOptions, SyncAction};
 use s3sqlite_testkit::{FaultyRemote, Fixture, Op, pad_database};
 
-/// The database's size: 64 MiB of padding and a small table.
+/// The size of the database of the main test: 64 MiB of padding and a
+/// small table.
 const PAD_MIB: u64 = 64;
+
+/// The padding of the other tests' databases: large enough for a manifest
+/// (4 MiB), small enough to keep the suite quick.
+const SMALL_MIB: u64 = 8;
 
 /// What one pull or reopen of a one-row change may download: the manifest
 /// (32 KiB at 64 MiB) and a few 64 KiB ranges.
@@ -32,11 +37,11 @@ s3sqlite_testkit::backend_tests!(
     a_version_that_mostly_changed_is_downloaded_whole,
 );
 
-/// Creates the padded database with `rows` rows in table `t(id, v)` at
-/// `path`.
-fn build(path: &Path, rows: i64) {
+/// Creates a database of `mib` MiB of padding and `rows` rows in table
+/// `t(id, v)` at `path`.
+fn build(path: &Path, mib: u64, rows: i64) {
     let conn = Connection::open(path).unwrap();
-    pad_database(&conn, PAD_MIB).unwrap();
+    pad_database(&conn, mib).unwrap();
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
         .unwrap();
     for id in 0..rows {
@@ -61,10 +66,11 @@ fn value(path: &Path, id: i64) -> String {
         .unwrap()
 }
 
-/// A writer that created the padded database `name` and pushed it.
-async fn writer(fx: &Fixture, name: &str) -> Replica {
+/// A writer that created the database `name` with `mib` MiB of padding
+/// and pushed it.
+async fn writer(fx: &Fixture, name: &str, mib: u64) -> Replica {
     let mut b = fx.open(name, "b.db", ReplicaOptions::new()).await.unwrap();
-    build(b.local_path(), 100);
+    build(b.local_path(), mib, 100);
     let pushed = b.push().await.unwrap();
     assert_eq!(pushed.action, SyncAction::Uploaded);
     b
@@ -89,7 +95,7 @@ async fn holds_the_remote(fx: &Fixture, name: &str, replica: &Replica) {
 }
 
 async fn a_replica_behind_by_one_row_fetches_only_what_changed(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", PAD_MIB).await;
     let mut a = fx
         .open("app.db", "a.db", ReplicaOptions::new())
         .await
@@ -131,7 +137,7 @@ async fn a_replica_behind_by_one_row_fetches_only_what_changed(fx: Fixture) {
 }
 
 async fn a_version_another_tool_wrote_is_downloaded_whole(fx: Fixture) {
-    let b = writer(&fx, "app.db").await;
+    let b = writer(&fx, "app.db", SMALL_MIB).await;
     let mut a = fx
         .open("app.db", "a.db", ReplicaOptions::new())
         .await
@@ -148,7 +154,7 @@ async fn a_version_another_tool_wrote_is_downloaded_whole(fx: Fixture) {
 }
 
 async fn a_damaged_manifest_costs_a_whole_download_and_nothing_else(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", SMALL_MIB).await;
     let mut a = fx
         .open("app.db", "a.db", ReplicaOptions::new())
         .await
@@ -176,7 +182,7 @@ async fn a_damaged_manifest_costs_a_whole_download_and_nothing_else(fx: Fixture)
 }
 
 async fn two_manifests_stay_beside_the_object(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", SMALL_MIB).await;
     let mut hashes = vec![];
     for round in 0..4 {
         update(b.local_path(), round, "changed");
@@ -218,7 +224,7 @@ async fn faulty_replica(
 }
 
 async fn a_range_that_arrives_damaged_costs_a_whole_download(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", SMALL_MIB).await;
     let (faulty, mut a) = faulty_replica(&fx, "app.db").await;
     update(b.local_path(), 42, "changed");
     b.push().await.unwrap();
@@ -239,7 +245,7 @@ async fn a_range_that_arrives_damaged_costs_a_whole_download(fx: Fixture) {
 }
 
 async fn a_failed_range_download_leaves_the_local_copy_as_it_was(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", SMALL_MIB).await;
     let (faulty, mut a) = faulty_replica(&fx, "app.db").await;
     let before = ContentHash::of_file(a.local_path()).unwrap();
     update(b.local_path(), 42, "changed");
@@ -256,7 +262,7 @@ async fn a_failed_range_download_leaves_the_local_copy_as_it_was(fx: Fixture) {
 }
 
 async fn a_version_that_mostly_changed_is_downloaded_whole(fx: Fixture) {
-    let mut b = writer(&fx, "app.db").await;
+    let mut b = writer(&fx, "app.db", SMALL_MIB).await;
     let mut a = fx
         .open("app.db", "a.db", ReplicaOptions::new())
         .await

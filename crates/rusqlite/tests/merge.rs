@@ -749,7 +749,7 @@ async fn a_merge_on_a_large_database_downloads_only_what_changed(fx: Fixture) {
     let padded = format!(
         "{SCHEMA}
          CREATE TABLE pad (b BLOB);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8)
          INSERT INTO pad SELECT randomblob(1048576) FROM n;"
     );
     let (mut a, mut b) = two(c, &padded, ChangesetMerge::new()).await;

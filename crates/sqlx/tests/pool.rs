@@ -721,7 +721,7 @@ async fn a_snapshot_synced_past_a_reader_changes_only_the_ranges_the_update_chan
 
 async fn a_pull_one_row_behind_fetches_only_what_changed(fx: Fixture) {
     seed_remote(&fx.remote("db"), |conn| {
-        s3sqlite_testkit::pad_database(conn, 64)?;
+        s3sqlite_testkit::pad_database(conn, 8)?;
         conn.execute_batch(
             "CREATE TABLE users (name TEXT NOT NULL); INSERT INTO users VALUES ('seed')",
         )
