@@ -1,6 +1,7 @@
 //! Local file handling shared by the engine and the `file://` backend: temp
 //! files beside a target and their removal after a crash, atomic writes,
-//! folder fsyncs, lock files, and the rule for file modes.
+//! folder fsyncs, lock files, reads and writes at an offset, and the rule
+//! for file modes.
 //!
 //! # File modes
 //!
@@ -162,4 +163,46 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(|e| Error::io("open lock file", path, e))
+}
+
+/// Reads exactly `buffer.len()` bytes of `file` from `offset` on.
+#[cfg(unix)]
+pub(crate) fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buffer, offset)
+}
+
+/// Writes all of `bytes` into `file` from `offset` on.
+#[cfg(unix)]
+pub(crate) fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+/// Reads exactly `buffer.len()` bytes of `file` from `offset` on.
+#[cfg(windows)]
+pub(crate) fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        match file.seek_read(buffer, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buffer = &mut buffer[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes` into `file` from `offset` on.
+#[cfg(windows)]
+pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !bytes.is_empty() {
+        let n = file.seek_write(bytes, offset)?;
+        bytes = &bytes[n..];
+        offset += n as u64;
+    }
+    Ok(())
 }

@@ -161,17 +161,12 @@ impl Replica {
         hash: ContentHash,
         rebased_on: Option<ContentHash>,
     ) -> Result<()> {
-        let mut state = self
-            .state
-            .clone()
-            .unwrap_or_else(|| State::new(&self.url, None, None));
-        state.installing = Some(Installing {
+        self.announce_installing(Installing {
             version,
             hash,
             rebased_on,
             in_place: false,
-        });
-        self.save(state)
+        })
     }
 
     /// Announces, before a clean local copy is patched in place, that it is
@@ -183,16 +178,21 @@ impl Replica {
         version: RemoteVersion,
         hash: ContentHash,
     ) -> Result<()> {
-        let mut state = self
-            .state
-            .clone()
-            .unwrap_or_else(|| State::new(&self.url, None, None));
-        state.installing = Some(Installing {
+        self.announce_installing(Installing {
             version,
             hash,
             rebased_on: None,
             in_place: true,
-        });
+        })
+    }
+
+    /// Records `installing` in the state, the rest of it as it was.
+    fn announce_installing(&mut self, installing: Installing) -> Result<()> {
+        let mut state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| State::new(&self.url, None, None));
+        state.installing = Some(installing);
         self.save(state)
     }
 

@@ -14,6 +14,7 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 use super::client::Client;
 use blake3::hazmat::ChainingValue;
 
+use crate::files::write_at;
 use crate::hash::ContentHash;
 use crate::manifest::{LeafHasher, MIN_LEN, Manifest, leaf_size_for};
 use crate::transfer::TransferOptions;
@@ -475,21 +476,4 @@ impl Pinned {
         }
         Ok(result)
     }
-}
-
-#[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(bytes, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !bytes.is_empty() {
-        let n = file.seek_write(bytes, offset)?;
-        bytes = &bytes[n..];
-        offset += n as u64;
-    }
-    Ok(())
 }
