@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::hash::ContentHash;
-use crate::manifest::{MIN_LEN, Manifest};
+use crate::manifest::{MIN_LEN, Manifest, total_len};
 use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::transfer::TransferOptions;
@@ -21,6 +21,34 @@ pub(crate) struct Delta {
     pub(crate) ranges: u64,
     /// The manifest of the version downloaded.
     pub(crate) manifest: Manifest,
+}
+
+/// The manifest stored for `version`, checked against its stamp, the
+/// content hash it is for, and its stored size in bytes; `None` when the version has none that verifies:
+/// it is too small to have one, another tool wrote it (no stamp), its
+/// manifest is missing, cannot be read or does not match (the last two
+/// with a warning).
+pub(crate) async fn stored_manifest(
+    remote: &dyn RemoteStore,
+    version: &RemoteVersion,
+) -> Option<(Manifest, ContentHash, u64)> {
+    let stamp = version.stamp.as_ref()?;
+    if version.size < MIN_LEN || stamp.size != version.size {
+        return None;
+    }
+    let hash = stamp.content_hash;
+    let encoded = match remote.get_manifest(&hash).await {
+        Ok(encoded) => encoded?,
+        Err(err) => {
+            tracing::warn!(url = %remote, error = %ErrorChain::new(&err), "could not read the manifest: downloading the whole version");
+            return None;
+        }
+    };
+    let Some(manifest) = Manifest::decode(&encoded, hash) else {
+        tracing::warn!(url = %remote, %hash, "the manifest does not match the version's stamp: downloading the whole version");
+        return None;
+    };
+    Some((manifest, hash, encoded.len() as u64))
 }
 
 /// Writes `version` into `dest` as a copy of the file at `from` with the
@@ -42,29 +70,16 @@ pub(crate) async fn download_changed(
     dest: &Path,
     transfer: &TransferOptions,
 ) -> Result<Option<(Result<Downloaded>, Delta)>> {
-    let Some(stamp) = &version.stamp else {
-        return Ok(None);
-    };
-    if version.size < MIN_LEN || stamp.size != version.size || !from.is_file() {
+    if !from.is_file() {
         return Ok(None);
     }
-    let hash = stamp.content_hash;
-    let encoded = match remote.get_manifest(&hash).await {
-        Ok(Some(encoded)) => encoded,
-        Ok(None) => return Ok(None),
-        Err(err) => {
-            tracing::warn!(url = %remote, error = %ErrorChain::new(&err), "could not read the manifest: downloading the whole version");
-            return Ok(None);
-        }
-    };
-    let Some(wanted) = Manifest::decode(&encoded, hash) else {
-        tracing::warn!(url = %remote, %hash, "the manifest does not match the version's stamp: downloading the whole version");
+    let Some((wanted, hash, stored)) = stored_manifest(remote, version).await else {
         return Ok(None);
     };
     let Some(ranges) = have()?.and_then(|have| wanted.changed_since(&have)) else {
         return Ok(None);
     };
-    let fetched: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    let fetched = total_len(&ranges);
     if fetched > version.size / 2 {
         return Ok(None);
     }
@@ -85,7 +100,7 @@ pub(crate) async fn download_changed(
         Err(err) => Err(err),
     };
     let delta = Delta {
-        bytes: encoded.len() as u64 + fetched,
+        bytes: stored + fetched,
         ranges: ranges.len() as u64,
         manifest: wanted,
     };

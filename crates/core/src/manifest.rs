@@ -103,6 +103,11 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> (ContentHash, Option<Manifest>) {
     (manifest.root(), Some(manifest))
 }
 
+/// The bytes `ranges` cover.
+pub(crate) fn total_len(ranges: &[Range<u64>]) -> u64 {
+    ranges.iter().map(|r| r.end - r.start).sum()
+}
+
 /// The chaining value of the leaf `bytes` at `offset`.
 fn leaf_value(bytes: &[u8], offset: u64) -> ChainingValue {
     let mut hasher = ContentHash::part_hasher(offset);

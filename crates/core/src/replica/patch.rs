@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use super::local::{self, journal_pending};
 use super::{Outcome, Replica};
+use crate::delta::stored_manifest;
 use crate::files::{read_at, write_at};
-use crate::manifest::{MIN_LEN, Manifest};
+use crate::manifest::{Manifest, total_len};
 use crate::remote::observed;
 use crate::report::SyncAction;
 use crate::version::RemoteVersion;
@@ -43,12 +44,6 @@ impl Replica {
         &mut self,
         version: &RemoteVersion,
     ) -> Result<Option<Outcome>> {
-        let Some(stamp) = &version.stamp else {
-            return Ok(None);
-        };
-        if version.size < MIN_LEN || stamp.size != version.size {
-            return Ok(None);
-        }
         let Some(state) = &self.state else {
             return Ok(None);
         };
@@ -62,22 +57,13 @@ impl Replica {
             return Ok(None);
         };
         let started = Instant::now();
-        let hash = stamp.content_hash;
-        let encoded = match self.remote.get_manifest(&hash).await {
-            Ok(Some(encoded)) => encoded,
-            Ok(None) => return Ok(None),
-            Err(err) => {
-                tracing::debug!(error = %ErrorChain::new(&err), "no manifest to patch from");
-                return Ok(None);
-            }
-        };
-        let Some(wanted) = Manifest::decode(&encoded, hash) else {
+        let Some((wanted, hash, stored)) = stored_manifest(&*self.remote, version).await else {
             return Ok(None);
         };
         let Some(ranges) = wanted.changed_since(&have) else {
             return Ok(None);
         };
-        let fetched: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        let fetched = total_len(&ranges);
         if fetched > version.size / IN_PLACE_SHARE {
             return Ok(None);
         }
@@ -117,7 +103,7 @@ impl Replica {
         self.pace.observe(fetched, started.elapsed());
         Ok(Some(Outcome {
             action: SyncAction::Downloaded,
-            down: encoded.len() as u64 + fetched,
+            down: stored + fetched,
             up: 0,
             ranges: ranges.len() as u64,
             dirty: false,

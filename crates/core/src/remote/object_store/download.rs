@@ -16,7 +16,7 @@ use blake3::hazmat::ChainingValue;
 
 use crate::files::write_at;
 use crate::hash::ContentHash;
-use crate::manifest::{LeafHasher, MIN_LEN, Manifest, leaf_size_for};
+use crate::manifest::{LeafHasher, MIN_LEN, Manifest, leaf_size_for, total_len};
 use crate::transfer::TransferOptions;
 use crate::transfer::{Counter, Direction, Transfer};
 use crate::version::{Downloaded, RemoteVersion};
@@ -169,7 +169,7 @@ pub(crate) async fn ranges(
                 .map(move |start| (start, (start + part_size).min(range.end)))
         })
         .collect();
-    let total: u64 = pieces.iter().map(|(start, end)| end - start).sum();
+    let total = total_len(ranges);
     let pinned = Pinned::new(client, file, dest, expected, transfer, total, None);
     let mut arriving = stream::iter(pieces)
         .map(|(start, end)| {
