@@ -18,7 +18,12 @@
 //!   another row and pushes, and the replica is opened again at the same
 //!   path (the same download of what changed);
 //! - `push one row (whole PUT)`: each of the writer's two pushes of the
-//!   round, a whole upload of the file and its manifest.
+//!   round, a whole upload of the file and its manifest;
+//! - `push one row (incremental)`, on S3 with at least 24 MiB: a third
+//!   replica, opened with [`IncrementalUpload::On`], catches up untimed
+//!   and pushes a one-row change: the manifest and the changed 8 MiB parts
+//!   go up, the store copies the rest. (Every push first brings its writer
+//!   to the current version, untimed.)
 //!
 //! Every download is checked: the cold open must be a whole download, the
 //! pull and the reopen must have fetched ranges, and after each the local
@@ -47,7 +52,8 @@ use rusqlite::Connection;
 use s3sqlite_core::object_store::path::Path as ObjectPath;
 use s3sqlite_core::object_store::{ObjectStore, ObjectStoreExt};
 use s3sqlite_core::{
-    ContentHash, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions, SyncAction, SyncReport,
+    ContentHash, IncrementalUpload, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions,
+    SyncAction, SyncReport,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -68,6 +74,7 @@ enum Op {
     Pull,
     Reopen,
     PushWhole,
+    PushIncremental,
 }
 
 impl Op {
@@ -77,6 +84,7 @@ impl Op {
             Op::Pull => "pull, one row behind",
             Op::Reopen => "reopen, one row behind",
             Op::PushWhole => "push one row (whole PUT)",
+            Op::PushIncremental => "push one row (incremental)",
         }
     }
 
@@ -209,12 +217,15 @@ async fn timed_open(url: &str, local: &Path) -> Result<(Replica, Duration), BoxE
     Ok((replica, started.elapsed()))
 }
 
-/// Changes row `id` of the writer's database and pushes it, timed.
+/// Brings the writer to the current version, changes row `id` of its
+/// database and pushes it, timed as `op`.
 async fn push_one_row(
     writer: &mut Replica,
     id: u64,
     samples: &mut Samples,
+    op: Op,
 ) -> Result<(), BoxError> {
+    writer.pull().await?;
     let row = i64::try_from(id)? % ROWS;
     update(writer.local_path(), row, &format!("changed in push {id}"))?;
     settle_disk()?;
@@ -224,7 +235,10 @@ async fn push_one_row(
     if report.action != SyncAction::Uploaded {
         return Err(format!("push one row: expected an upload, got: {report}").into());
     }
-    samples.record(Op::PushWhole, &report, time);
+    if (report.parts_sent > 0) != (op == Op::PushIncremental) {
+        return Err(format!("{}: got: {report}", op.label()).into());
+    }
+    samples.record(op, &report, time);
     Ok(())
 }
 
@@ -238,6 +252,12 @@ async fn measure(url: &str, mib: u64, rounds: u64) -> Result<(u64, Samples), Box
     build_database(writer.local_path(), mib)?;
     let size = std::fs::metadata(writer.local_path())?.len();
     writer.push().await?;
+    // below three parts, the header's part and the row's are all there is
+    let mut incremental = None;
+    if url.starts_with("s3://") && mib >= 24 {
+        let on = options("incremental").with_incremental_upload(IncrementalUpload::On);
+        incremental = Some(Replica::open(remote(url)?, on).await?);
+    }
     let behind = dir.path().join("behind").join("db");
     let mut replica = Replica::open(remote(url)?, options("behind")).await?;
     check(&replica, replica.opened(), false, "first open").await?;
@@ -252,7 +272,11 @@ async fn measure(url: &str, mib: u64, rounds: u64) -> Result<(u64, Samples), Box
         drop(opened);
         std::fs::remove_dir_all(&cold)?;
 
-        push_one_row(&mut writer, 2 * round, &mut samples).await?;
+        if let Some(incremental) = &mut incremental {
+            let id = 3 * round + 2;
+            push_one_row(incremental, id, &mut samples, Op::PushIncremental).await?;
+        }
+        push_one_row(&mut writer, 3 * round, &mut samples, Op::PushWhole).await?;
         settle_disk()?;
         let started = Instant::now();
         let pulled = replica.pull().await?;
@@ -261,13 +285,13 @@ async fn measure(url: &str, mib: u64, rounds: u64) -> Result<(u64, Samples), Box
         samples.record(Op::Pull, &pulled, time);
 
         replica.close().await.map_err(|(_, e)| e)?;
-        push_one_row(&mut writer, 2 * round + 1, &mut samples).await?;
+        push_one_row(&mut writer, 3 * round + 1, &mut samples, Op::PushWhole).await?;
         let (reopened, time) = timed_open(url, &behind).await?;
         check(&reopened, reopened.opened(), true, "reopen").await?;
         samples.record(Op::Reopen, reopened.opened(), time);
         replica = reopened;
     }
-    drop((replica, writer));
+    drop((replica, writer, incremental));
     delete_remote(url).await?;
     Ok((size, samples))
 }

@@ -43,6 +43,18 @@ macro_rules! __replica_setters {
             }
         }
 
+        /// Sets whether a sync of a large database may send only the 8 MiB
+        /// parts its changes touch, the store copying the rest (see
+        /// [`IncrementalUpload`](s3sqlite_core::IncrementalUpload)).
+        ///
+        /// By default, what `S3SQLITE_INCREMENTAL_UPLOAD` says, else
+        /// [`Auto`](s3sqlite_core::IncrementalUpload::Auto): on Amazon S3
+        /// only.
+        pub fn with_incremental_upload(mut self, incremental: $crate::IncrementalUpload) -> Self {
+            self.$field = self.$field.with_incremental_upload(incremental);
+            self
+        }
+
         /// Sets every replica option at once (local path, policy, transfer
         /// sizes…), replacing what the other setters set.
         pub fn with_replica_options(mut self, options: $crate::ReplicaOptions) -> Self {

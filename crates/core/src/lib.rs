@@ -103,6 +103,7 @@ mod delta;
 mod error;
 mod files;
 mod hash;
+mod incremental;
 mod manifest;
 mod mmap;
 mod policy;
@@ -117,10 +118,13 @@ mod version;
 
 pub use crate::error::{Corruption, Error, ErrorChain, Result};
 pub use crate::hash::{ContentHash, ParseHashError};
+pub use crate::incremental::{
+    INCREMENTAL_UPLOAD_VAR, IncrementalUpload, ParseIncrementalUploadError,
+};
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
-    Admit, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote, ObjectStoreRemoteBuilder,
-    ParseEtagQuotingError, RemoteStore,
+    Admit, ChangedUpload, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote,
+    ObjectStoreRemoteBuilder, ParseEtagQuotingError, RemoteStore, UploadStarted,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};
 pub use crate::report::{Inspection, Status, SyncAction, SyncReport};

@@ -35,7 +35,7 @@ pub enum SyncAction {
 ///
 /// It serializes (with serde) to the JSON the command line prints:
 /// `{"action": "uploaded", "bytes_down": 0, "bytes_up": 4096,
-/// "ranges_fetched": 0, "seconds":
+/// "ranges_fetched": 0, "parts_sent": 0, "parts_copied": 0, "seconds":
 /// 0.21, "version": {"e_tag": "\"…\"", "version": null, "size": 4096,
 /// "last_modified": "2026-12-07T01:37:24Z"}, "dirty": false}`, the action
 /// in snake case and times in RFC 3339, UTC.
@@ -51,6 +51,13 @@ pub struct SyncReport {
     /// Byte ranges fetched by a download of only what changed (0 for a
     /// whole download or none).
     pub ranges_fetched: u64,
+    /// Parts of an incremental upload sent from the local file (0 for a
+    /// whole upload or none); [`bytes_up`](Self::bytes_up) counts their
+    /// bytes.
+    pub parts_sent: u64,
+    /// Parts of an incremental upload copied on the store from the version
+    /// replaced: bytes that did not cross the network.
+    pub parts_copied: u64,
     /// Wall-clock time the operation took.
     #[serde(rename = "seconds", serialize_with = "seconds")]
     pub duration: Duration,
@@ -83,6 +90,13 @@ impl fmt::Display for SyncReport {
         }
         if self.bytes_up > 0 {
             write!(f, ", {} bytes up", self.bytes_up)?;
+        }
+        if self.parts_sent + self.parts_copied > 0 {
+            write!(
+                f,
+                " in {} changed parts ({} copied on the store)",
+                self.parts_sent, self.parts_copied
+            )?;
         }
         write!(f, " in {:.1?}", self.duration)?;
         match &self.version {
@@ -254,6 +268,8 @@ mod tests {
             bytes_down: 4096,
             bytes_up: 0,
             ranges_fetched: 0,
+            parts_sent: 0,
+            parts_copied: 0,
             duration: Duration::from_millis(250),
             version: Some(version),
             dirty: false,
@@ -266,6 +282,8 @@ mod tests {
                 "bytes_down": 4096,
                 "bytes_up": 0,
                 "ranges_fetched": 0,
+                "parts_sent": 0,
+                "parts_copied": 0,
                 "seconds": 0.25,
                 "version": {
                     "e_tag": "\"abc\"",

@@ -17,6 +17,9 @@
 //!
 //! A third phase kills an open that patches a local copy one row
 //! behind in place: the reopen must end with exactly the remote's bytes.
+//! A fourth kills pushes of a 64 MiB database that send only their changed
+//! parts (`S3SQLITE_INCREMENTAL_UPLOAD=on`): besides the push phase's
+//! checks, the reopen must leave no multipart upload of the key listed.
 //!
 //! Each test prints its counts, then fails on any bad one. A round that
 //! ends with a torn remote is counted, then the remote is reset from the
@@ -37,8 +40,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use s3sqlite_core::{
-    ContentHash, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions, Stamp, Status,
-    TransferOptions, WriteCondition,
+    ContentHash, INCREMENTAL_UPLOAD_VAR, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions,
+    Stamp, Status, TransferOptions, WriteCondition,
 };
 use s3sqlite_testkit::{S3Server, ServerKind, pad_database, seed_remote};
 
@@ -48,6 +51,10 @@ const CHILD_VAR: &str = "S3SQLITE_CRASH_CHILD";
 const CHILD_TEST: &str = "child_runs_the_role_its_parent_names";
 /// Killed rounds per phase.
 const ROUNDS: usize = 60;
+/// Killed rounds of the incremental push phase.
+const INCREMENTAL_ROUNDS: usize = 30;
+/// Kills mid-push the incremental phase must land, at least.
+const INCREMENTAL_KILLS: usize = 20;
 /// Killed rounds of the patch phase, whose kills land mid-operation in
 /// nearly every round.
 const PATCH_ROUNDS: usize = 30;
@@ -103,7 +110,8 @@ fn child_runs_the_role_its_parent_names() {
                 .unwrap();
             conn.close().unwrap();
             say(&format!("committed {id}"));
-            replica.push().await.unwrap();
+            let report = replica.push().await.unwrap();
+            say(&format!("report {report}"));
             say("pushed");
         } else {
             say("opening");
@@ -133,6 +141,18 @@ impl Child {
                 Ok((got, at)) if got == line => return at,
                 Ok(_) => {}
                 Err(e) => self.failed(&format!("did not print {line:?} ({e})")),
+            }
+        }
+    }
+
+    /// The first line the child printed that starts with `prefix`, which
+    /// it must print within [`TIMEOUT`].
+    fn expect_starting(&self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(TIMEOUT) {
+                Ok((got, _)) if got.starts_with(prefix) => return got,
+                Ok(_) => {}
+                Err(e) => self.failed(&format!("printed no line starting {prefix:?} ({e})")),
             }
         }
     }
@@ -262,8 +282,8 @@ fn take_leftovers(local: &Path) -> Option<String> {
 }
 
 /// One test's world: a fresh bucket on LocalStack with a remote of just over
-/// 32 MiB (1 MiB padding rows and an empty `rows(id)`), a local path, and
-/// the xorshift64 generator of kill delays.
+/// 32 MiB or 64 MiB (1 MiB padding rows and an empty `rows(id)`), a local
+/// path, and the xorshift64 generator of kill delays.
 struct Phase {
     rt: tokio::runtime::Runtime,
     server: S3Server,
@@ -273,10 +293,18 @@ struct Phase {
     local: PathBuf,
     rng: u64,
     seed: u64,
+    /// The children's `S3SQLITE_INCREMENTAL_UPLOAD`.
+    incremental: &'static str,
 }
 
 impl Phase {
     fn start(key: &str) -> Self {
+        Self::start_with(key, 32, "auto")
+    }
+
+    /// A phase whose remote has `mib` MiB of padding and whose children
+    /// push with `S3SQLITE_INCREMENTAL_UPLOAD` at `incremental`.
+    fn start_with(key: &str, mib: u64, incremental: &'static str) -> Self {
         let rt = runtime();
         let server = rt
             .block_on(S3Server::start(ServerKind::LocalStack))
@@ -285,10 +313,10 @@ impl Phase {
         let remote = remote(server.endpoint(), &url);
         let seeded = seed_remote(&remote, |conn| {
             conn.execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)")?;
-            pad_database(conn, 32)
+            pad_database(conn, mib)
         });
         let size = rt.block_on(seeded).unwrap().size;
-        assert!(size >= 32 << 20, "seeded only {size} bytes");
+        assert!(size >= mib << 20, "seeded only {size} bytes");
         let seed = match std::env::var("S3SQLITE_CRASH_SEED") {
             Ok(seed) => seed.parse().expect("S3SQLITE_CRASH_SEED is a u64"),
             Err(_) => RandomState::new().hash_one(std::process::id()),
@@ -306,6 +334,7 @@ impl Phase {
             local,
             rng,
             seed,
+            incremental,
         }
     }
 
@@ -326,6 +355,7 @@ impl Phase {
         let mut process = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", CHILD_TEST, "--nocapture", "--quiet"])
             .env(CHILD_VAR, job)
+            .env(INCREMENTAL_UPLOAD_VAR, self.incremental)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).unwrap())
@@ -401,20 +431,50 @@ impl Phase {
 #[test]
 fn push_killed_at_random_moments_loses_nothing_and_adopts_no_torn_remote() {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut p = Phase::start("crash/push.db");
+    let tally = push_phase(Phase::start("crash/push.db"), ROUNDS);
+    assert!(tally.killed > 0);
+}
+
+/// Pushes of only the changed parts, killed between parts: the remote
+/// stays at the old version (or the new one, complete), and the reopen
+/// aborts the upload the kill left.
+#[test]
+fn incremental_push_killed_between_parts_leaves_the_old_version_and_no_upload() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let p = Phase::start_with("crash/incremental.db", 64, "on");
+    let tally = push_phase(p, INCREMENTAL_ROUNDS);
+    assert!(
+        tally.killed >= INCREMENTAL_KILLS,
+        "only {} of {} rounds killed a push mid-way",
+        tally.killed,
+        tally.rounds
+    );
+}
+
+/// Kills `rounds` pushes of children at random moments, checks what each
+/// kill left, prints the counts and fails on any bad one.
+fn push_phase(mut p: Phase, rounds: usize) -> Tally {
     let local = p.local.clone();
+    let incremental = p.incremental == "on";
 
     // one push nobody kills, to time it
     let child = p.spawn("push", 1);
     let committed_at = child.expect("committed 1");
+    let report = child.expect_starting("report ");
     let push_time = child.finish("pushed") - committed_at;
-    println!("an unkilled push takes {push_time:?}");
+    println!("an unkilled push takes {push_time:?}: {report}");
+    if incremental {
+        assert!(
+            report.contains("changed parts"),
+            "not incremental: {report}"
+        );
+    }
 
     let mut committed = BTreeSet::from([1]);
     let mut remote_rows = committed.clone();
     let mut resets = 0;
     let mut tally = Tally::default();
-    for id in 2..(ROUNDS as i64 + 2) {
+    for id in 2..(rounds as i64 + 2) {
         let child = p.spawn("push", id);
         child.expect(&format!("committed {id}"));
         committed.insert(id);
@@ -427,6 +487,10 @@ fn push_killed_at_random_moments_loses_nothing_and_adopts_no_torn_remote() {
         let old_or_new = |s: &Snapshot| s.intact && (s.rows == remote_rows || s.rows == new);
         tally.note("partial bodies the server kept", !old_or_new(&before));
 
+        if incremental {
+            let left = p.block(p.remote.unfinished_uploads()).unwrap();
+            tally.note("multipart uploads the kill left", !left.is_empty());
+        }
         let replica = p.within(p.open());
         let stuck = "stuck opens or pushes";
         tally.count(stuck, replica.is_none().then(|| "open".into()));
@@ -442,6 +506,12 @@ fn push_killed_at_random_moments_loses_nothing_and_adopts_no_torn_remote() {
         let label = "remote not old-or-new after the reopen";
         tally.count(label, (!old_or_new(&reopened)).then_some(what));
         tally.count("leftover temp files", take_leftovers(&local));
+        if incremental {
+            let left = p.block(p.remote.unfinished_uploads()).unwrap();
+            let what = format!("{left:?}");
+            let label = "multipart uploads listed after the reopen";
+            tally.count(label, (!left.is_empty()).then_some(what));
+        }
         let local_rows = inspect(&local).1;
         let pushed = p.within(replica.push());
         tally.count(stuck, pushed.is_none().then(|| "push".into()));
@@ -474,7 +544,13 @@ fn push_killed_at_random_moments_loses_nothing_and_adopts_no_torn_remote() {
         }
     }
     println!("(the remote was reset from the local copy after {resets} torn rounds)");
-    tally.print_and_check("push", p.seed);
+    let phase = if incremental {
+        "incremental push"
+    } else {
+        "push"
+    };
+    tally.print_and_check(phase, p.seed);
+    tally
 }
 
 #[test]

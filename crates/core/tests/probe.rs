@@ -1,8 +1,10 @@
-//! The capability probe on every backend, printed, with the verdict each
-//! store must get; and on stores that must come out "not safe".
+//! The capability probe on every backend, printed, with the verdicts each
+//! store must get (for concurrent writers, and for incremental uploads:
+//! not safe on every local server); and on stores that must come out "not
+//! safe".
 
 use futures_util::TryStreamExt;
-use s3sqlite_core::probe::{CheckKind, Outcome, ProbeOptions, Verdict, probe};
+use s3sqlite_core::probe::{CheckKind, IncrementalVerdict, Outcome, ProbeOptions, Verdict, probe};
 use s3sqlite_testkit::{Backend, Fixture, careless_remote};
 
 s3sqlite_testkit::backend_tests!(probe_reports_the_store);
@@ -33,6 +35,22 @@ async fn probe_reports_the_store(fx: Fixture) {
             assert_eq!(check.outcome, Outcome::Fail);
         }
         _ => assert_eq!(report.verdict, Verdict::Safe, "\n{report}"),
+    }
+    // no server here commits a conditional Complete atomically
+    match fx.backend() {
+        Backend::Memory | Backend::File => assert!(
+            matches!(report.incremental, IncrementalVerdict::NotApplicable(_)),
+            "\n{report}"
+        ),
+        _ => {
+            let IncrementalVerdict::NotSafe(reasons) = &report.incremental else {
+                panic!("incremental upload came out safe:\n{report}");
+            };
+            if fx.backend() == Backend::LocalStack {
+                let race = CheckKind::CompleteRace.name();
+                assert!(reasons.iter().any(|r| r.starts_with(race)), "{reasons:?}");
+            }
+        }
     }
     for kind in [
         CheckKind::ConditionalCreate,

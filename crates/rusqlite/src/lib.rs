@@ -53,7 +53,7 @@ pub use rusqlite;
 /// [`core::TransferOptions`]… with no second dependency to add.
 pub use s3sqlite_core as core;
 pub use s3sqlite_core::{
-    Conflict, Direction, FailOnConflict, KeepRemote, ObjectStoreRemote, Overwrite, RemoteStore,
-    RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction, SyncPolicy, SyncReport,
-    Transfer, TransferObserver, async_trait,
+    Conflict, Direction, FailOnConflict, IncrementalUpload, KeepRemote, ObjectStoreRemote,
+    Overwrite, RemoteStore, RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction,
+    SyncPolicy, SyncReport, Transfer, TransferObserver, async_trait,
 };

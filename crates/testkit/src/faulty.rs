@@ -5,11 +5,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use s3sqlite_core::{
-    ContentHash, Downloaded, Error, RemoteStore, RemoteVersion, Result, Stamp, TransferOptions,
-    WriteCondition, async_trait,
+    ChangedUpload, ContentHash, Downloaded, Error, RemoteStore, RemoteVersion, Result, Stamp,
+    TransferOptions, UploadStarted, WriteCondition, async_trait,
 };
 
 /// A kind of request to a remote.
@@ -423,6 +423,29 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
 
     async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
         self.inner.delete_manifest(hash).await
+    }
+
+    fn commits_conditional_multipart(&self) -> bool {
+        self.inner.commits_conditional_multipart()
+    }
+
+    /// Forwarded as it is: no fault applies to it.
+    async fn upload_changed(
+        &self,
+        src: &Path,
+        base: &RemoteVersion,
+        changed: &[Range<u64>],
+        stamp: &Stamp,
+        transfer: &TransferOptions,
+        started: &UploadStarted<'_>,
+    ) -> Result<Option<ChangedUpload>> {
+        self.inner
+            .upload_changed(src, base, changed, stamp, transfer, started)
+            .await
+    }
+
+    async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
+        self.inner.abort_uploads(upload_id, since).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use s3sqlite_core::probe::{ProbeOptions, Verdict, probe};
+use s3sqlite_core::probe::{IncrementalVerdict, ProbeOptions, Verdict, probe};
 use serde_json::json;
 
 use super::context::Context;
@@ -10,7 +10,8 @@ use crate::error::{Error, NOT_SAFE};
 use crate::remote;
 
 /// Runs the capability probe and race check under `prefix`, prints the
-/// table and the verdict; exit code 4 when the store is not safe.
+/// table and both verdicts; exit code 4 when the store is not safe for
+/// concurrent writers (the incremental-upload verdict is only reported).
 pub(crate) async fn run(
     context: &Context<'_>,
     prefix: &str,
@@ -29,6 +30,11 @@ pub(crate) async fn run(
         Verdict::SafeUnquoted => ("safe_unquoted", Vec::new()),
         Verdict::NotSafe(reasons) => ("not_safe", reasons.clone()),
     };
+    let (incremental, incremental_reasons) = match &report.incremental {
+        IncrementalVerdict::Safe => ("safe", Vec::new()),
+        IncrementalVerdict::NotSafe(reasons) => ("not_safe", reasons.clone()),
+        IncrementalVerdict::NotApplicable(why) => ("not_applicable", vec![why.clone()]),
+    };
     let checks: Vec<_> = report
         .checks
         .iter()
@@ -36,6 +42,7 @@ pub(crate) async fn run(
             json!({
                 "check": check.kind.name(),
                 "required": check.kind.required(),
+                "incremental": check.kind.incremental(),
                 "outcome": check.outcome.to_string(),
                 "detail": check.detail,
             })
@@ -47,6 +54,8 @@ pub(crate) async fn run(
         "checks": checks,
         "verdict": verdict,
         "reasons": reasons,
+        "incremental_verdict": incremental,
+        "incremental_reasons": incremental_reasons,
     });
     context.output.result(&report.to_string(), &value)?;
     Ok(match report.verdict.is_safe() {

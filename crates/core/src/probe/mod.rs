@@ -9,7 +9,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use tokio::sync::Barrier;
 
-pub use self::report::{Check, CheckKind, Outcome, ProbeReport, Verdict};
+pub(crate) use self::report::incremental_skipped;
+pub use self::report::{Check, CheckKind, IncrementalVerdict, Outcome, ProbeReport, Verdict};
 use crate::remote::etag;
 use crate::{
     ContentHash, Error, ObjectStoreRemote, RemoteStore, RemoteVersion, Result, Stamp,
@@ -71,14 +72,17 @@ impl ProbeOptions {
 const SMALL: usize = 64 * 1024;
 
 /// Checks, on scratch objects under `prefix`, what s3sqlite needs from a
-/// store, and says whether concurrent writers are safe on it.
+/// store, and says whether concurrent writers are safe on it, and whether
+/// incremental uploads are.
 ///
 /// `prefix` names a place where the probe may write: for `s3://b/p` the
 /// scratch objects are `p/s3sqlite-probe-<id>/…`; for `file:///dir/p` they
 /// are files in the folder `/dir/p/s3sqlite-probe-<id>/`. Everything the
 /// probe wrote is removed before it returns, whatever the checks found. It
 /// writes about `writers × rounds × body_size` bytes (8 × 5 × 6 MiB by
-/// default) for the race check.
+/// default) for the race check, and on S3 up to 25 MiB more for the checks
+/// of incremental upload, whose parts copied on the server add 5 MiB each
+/// (4 for each round of their race).
 ///
 /// The checks, each a row of the [`ProbeReport`] ([`CheckKind`]):
 /// conditional create, conditional update with the entity tag quoted and
@@ -87,6 +91,17 @@ const SMALL: usize = 64 * 1024;
 /// version, and a race of concurrent `If-Match` writers. A store that
 /// accepts a stale `If-Match`, or lets two racing writers win a round,
 /// comes out [`Verdict::NotSafe`].
+///
+/// Then, on S3 only, the checks of incremental upload (a multipart upload
+/// whose unchanged parts are copies of ranges of the object it replaces,
+/// completed with `If-Match` of that object's entity tag): a part copied
+/// from the key the upload writes, a stale `x-amz-copy-source-if-match`
+/// refused, a stale `If-Match` on `CompleteMultipartUpload` refused, and a
+/// race of 4 conditional Completes, up to 10 rounds. They give the
+/// [`IncrementalVerdict`] ([`ProbeReport::incremental`]), and leave
+/// [`ProbeReport::verdict`] as it is; elsewhere they are skipped and the
+/// verdict is [`IncrementalVerdict::NotApplicable`]. Every multipart upload
+/// they start and do not complete is aborted.
 ///
 /// # Errors
 ///
@@ -140,7 +155,18 @@ impl Probe<'_> {
     async fn run(&mut self, options: &ProbeOptions) -> Result<()> {
         self.raw_updates().await?;
         self.through_remote().await?;
-        self.race(options).await
+        self.race(options).await?;
+        self.incremental().await
+    }
+
+    /// The checks of incremental upload (S3 only), after the others.
+    async fn incremental(&mut self) -> Result<()> {
+        #[cfg(feature = "aws")]
+        let checks = self.scratch.probe_multipart().await?;
+        #[cfg(not(feature = "aws"))]
+        let checks = incremental_skipped("incremental uploads are S3 only (feature `aws`)");
+        self.checks.extend(checks);
+        Ok(())
     }
 
     fn record(&mut self, kind: CheckKind, outcome: Outcome, detail: impl Into<String>) {

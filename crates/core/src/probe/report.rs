@@ -1,4 +1,5 @@
-//! What a probe found: [`ProbeReport`], its [`Check`]s and [`Verdict`].
+//! What a probe found: [`ProbeReport`], its [`Check`]s, its [`Verdict`]
+//! and its [`IncrementalVerdict`].
 
 use std::fmt::{self, Display};
 
@@ -31,6 +32,21 @@ pub enum CheckKind {
     /// Concurrent writers race `If-Match` updates holding the same version:
     /// exactly one wins each round.
     Race,
+    /// A multipart upload whose first part is an `UploadPartCopy` of a range
+    /// of the key it writes, completed with `If-Match`: the object then
+    /// holds the copied bytes and the uploaded ones. For incremental upload.
+    PartCopySameKey,
+    /// An `UploadPartCopy` on condition (`x-amz-copy-source-if-match`) of
+    /// the source's current entity tag is taken, and one on condition of a
+    /// replaced tag is refused. For incremental upload.
+    StaleCopySourceRefused,
+    /// A `CompleteMultipartUpload` with `If-Match` of a replaced entity tag
+    /// is refused, and the object is left as it was. For incremental upload.
+    StaleCompleteRefused,
+    /// Concurrent multipart uploads to one key race their
+    /// `CompleteMultipartUpload` with `If-Match` of the same current entity
+    /// tag: exactly one wins each round. For incremental upload.
+    CompleteRace,
 }
 
 impl CheckKind {
@@ -45,18 +61,42 @@ impl CheckKind {
             CheckKind::MetadataRoundTrip => "metadata round trip",
             CheckKind::PinnedRangedRead => "ranged read pinned to a version",
             CheckKind::Race => "race of concurrent writers",
+            CheckKind::PartCopySameKey => "part copy from the same key",
+            CheckKind::StaleCopySourceRefused => "stale copy-source If-Match refused",
+            CheckKind::StaleCompleteRefused => "stale If-Match on Complete refused",
+            CheckKind::CompleteRace => "race of conditional Completes",
         }
     }
 
-    /// Whether s3sqlite's guarantees depend on this check passing. The two
-    /// raw `If-Match` checks are informative: s3sqlite needs one of them to
-    /// pass, which [`Update`](Self::Update) shows.
+    /// Whether the verdict the check counts toward depends on it passing.
+    /// The two raw `If-Match` checks are informative: s3sqlite needs one of
+    /// them to pass, which [`Update`](Self::Update) shows.
     pub fn required(self) -> bool {
         !matches!(
             self,
             CheckKind::UpdateAsReturned | CheckKind::UpdateUnquoted
         )
     }
+
+    /// Whether the check is one of incremental upload's: it counts toward
+    /// [`ProbeReport::incremental`], and not toward [`ProbeReport::verdict`].
+    pub fn incremental(self) -> bool {
+        INCREMENTAL.contains(&self)
+    }
+}
+
+/// The checks of incremental upload, in the order they run.
+const INCREMENTAL: [CheckKind; 4] = [
+    CheckKind::PartCopySameKey,
+    CheckKind::StaleCopySourceRefused,
+    CheckKind::StaleCompleteRefused,
+    CheckKind::CompleteRace,
+];
+
+/// The checks of incremental upload, each skipped for the reason `detail`.
+pub(crate) fn incremental_skipped(detail: &str) -> Vec<Check> {
+    let skipped = |kind| Check::new(kind, Outcome::Skipped, detail);
+    INCREMENTAL.into_iter().map(skipped).collect()
 }
 
 impl Display for CheckKind {
@@ -145,8 +185,62 @@ impl Display for Verdict {
     }
 }
 
+/// Whether incremental uploads keep their promise on the probed store: an
+/// upload that copies the unchanged parts of the object it replaces lands
+/// only while that object is the one it read, and from its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncrementalVerdict {
+    /// Every incremental check passed.
+    Safe,
+    /// An incremental check failed: an incremental upload could replace a
+    /// version it did not read, or land other bytes than it meant. Holds one
+    /// line per failed check.
+    NotSafe(Vec<String>),
+    /// The checks did not run on this store; holds why.
+    NotApplicable(String),
+}
+
+impl IncrementalVerdict {
+    /// Whether incremental uploads are safe.
+    pub fn is_safe(&self) -> bool {
+        matches!(self, IncrementalVerdict::Safe)
+    }
+
+    /// The verdict the incremental ones among `checks` give.
+    fn of(checks: &[Check]) -> Self {
+        let mine: Vec<&Check> = checks.iter().filter(|c| c.kind.incremental()).collect();
+        let failed: Vec<String> = mine
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail)
+            .map(|c| format!("{}: {}", c.kind, c.detail))
+            .collect();
+        if !failed.is_empty() {
+            return IncrementalVerdict::NotSafe(failed);
+        }
+        match mine.iter().find(|c| c.outcome != Outcome::Pass) {
+            Some(skipped) => IncrementalVerdict::NotApplicable(skipped.detail.clone()),
+            None if mine.is_empty() => IncrementalVerdict::NotApplicable("not checked".to_owned()),
+            None => IncrementalVerdict::Safe,
+        }
+    }
+}
+
+impl Display for IncrementalVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IncrementalVerdict::Safe => f.write_str("incremental upload: safe"),
+            IncrementalVerdict::NotSafe(reasons) => {
+                write!(f, "incremental upload: NOT SAFE: {}", reasons.join("; "))
+            }
+            IncrementalVerdict::NotApplicable(why) => {
+                write!(f, "incremental upload: not applicable: {why}")
+            }
+        }
+    }
+}
+
 /// What [`probe`](super::probe) found on one store: every check and the
-/// verdict. `Display` renders it as a table.
+/// two verdicts. `Display` renders it as a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProbeReport {
@@ -154,15 +248,20 @@ pub struct ProbeReport {
     pub url: String,
     /// The checks, in the order they ran.
     pub checks: Vec<Check>,
-    /// The verdict drawn from them.
+    /// The verdict for concurrent writers, drawn from the checks that are
+    /// not [incremental](CheckKind::incremental).
     pub verdict: Verdict,
+    /// The verdict for incremental uploads, drawn from the incremental
+    /// checks.
+    pub incremental: IncrementalVerdict,
 }
 
 impl ProbeReport {
     pub(crate) fn new(url: String, checks: Vec<Check>) -> Self {
         let failed: Vec<String> = checks
             .iter()
-            .filter(|c| c.kind.required() && c.outcome == Outcome::Fail)
+            .filter(|c| c.kind.required() && !c.kind.incremental())
+            .filter(|c| c.outcome == Outcome::Fail)
             .map(|c| format!("{}: {}", c.kind, c.detail))
             .collect();
         let outcome = |kind| checks.iter().find(|c| c.kind == kind).map(|c| c.outcome);
@@ -175,10 +274,12 @@ impl ProbeReport {
         } else {
             Verdict::Safe
         };
+        let incremental = IncrementalVerdict::of(&checks);
         ProbeReport {
             url,
             checks,
             verdict,
+            incremental,
         }
     }
 
@@ -210,7 +311,8 @@ impl Display for ProbeReport {
                 check.detail
             )?;
         }
-        write!(f, "verdict: {}", self.verdict)
+        writeln!(f, "verdict: {}", self.verdict)?;
+        write!(f, "{}", self.incremental)
     }
 }
 
@@ -239,7 +341,10 @@ mod tests {
         let table = r.to_string();
         assert!(table.contains("FAIL"), "{table}");
         assert!(
-            table.ends_with("verdict: NOT SAFE: stale If-Match refused: seen"),
+            table.ends_with(
+                "verdict: NOT SAFE: stale If-Match refused: seen\n\
+                 incremental upload: not applicable: not checked"
+            ),
             "{table}"
         );
     }
@@ -262,6 +367,48 @@ mod tests {
             (CheckKind::UpdateUnquoted, Outcome::Skipped),
             (CheckKind::Race, Outcome::Pass),
         ]);
+        assert_eq!(r.verdict, Verdict::Safe);
+    }
+
+    #[test]
+    fn a_failed_incremental_check_makes_only_incremental_upload_not_safe() {
+        let r = report(&[
+            (CheckKind::Race, Outcome::Pass),
+            (CheckKind::PartCopySameKey, Outcome::Pass),
+            (CheckKind::StaleCopySourceRefused, Outcome::Pass),
+            (CheckKind::StaleCompleteRefused, Outcome::Fail),
+            (CheckKind::CompleteRace, Outcome::Fail),
+        ]);
+        assert_eq!(r.verdict, Verdict::Safe);
+        assert_eq!(
+            r.incremental,
+            IncrementalVerdict::NotSafe(vec![
+                "stale If-Match on Complete refused: seen".to_owned(),
+                "race of conditional Completes: seen".to_owned(),
+            ])
+        );
+        let table = r.to_string();
+        assert!(
+            table.ends_with(
+                "verdict: safe for concurrent writers\n\
+                 incremental upload: NOT SAFE: stale If-Match on Complete refused: seen; \
+                 race of conditional Completes: seen"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn incremental_checks_all_passing_are_safe_and_skipped_are_not_applicable() {
+        let passing: Vec<_> = INCREMENTAL.iter().map(|k| (*k, Outcome::Pass)).collect();
+        assert_eq!(report(&passing).incremental, IncrementalVerdict::Safe);
+        let checks = incremental_skipped("incremental uploads are S3 only");
+        let r = ProbeReport::new("file:///p".to_owned(), checks);
+        assert_eq!(
+            r.incremental,
+            IncrementalVerdict::NotApplicable("incremental uploads are S3 only".to_owned())
+        );
+        assert!(!r.incremental.is_safe());
         assert_eq!(r.verdict, Verdict::Safe);
     }
 }

@@ -3,10 +3,12 @@
 pub(crate) mod etag;
 mod object_store;
 pub(crate) mod observed;
+mod parts;
 
 use std::fmt::{Debug, Display};
 use std::ops::Range;
 use std::path::Path;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -17,6 +19,7 @@ use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 
 pub use self::etag::{ETAG_QUOTING_VAR, EtagQuoting, ParseEtagQuotingError};
 pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
+pub use self::parts::{ChangedUpload, UploadStarted};
 
 /// What the engine needs from the place a database lives.
 ///
@@ -135,6 +138,55 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         let _ = hash;
         Ok(())
     }
+
+    /// Whether this store is known to commit a conditional multipart
+    /// completion atomically, as Amazon S3 does: what
+    /// [`IncrementalUpload::Auto`](crate::IncrementalUpload::Auto) asks
+    /// before it sends only the changed parts. The default says no.
+    fn commits_conditional_multipart(&self) -> bool {
+        false
+    }
+
+    /// Uploads the file `src` as [`upload`](Self::upload) does on
+    /// condition that `base` is current, sending only the bytes in the
+    /// ranges `changed` and copying the rest from `base` on the store; or
+    /// `None`, having changed nothing, when this remote cannot or finds it
+    /// not worth it (the engine then uploads the whole file). The default
+    /// answers `None`.
+    ///
+    /// `changed` holds every byte range of `src` whose bytes may differ
+    /// from `base`'s at the same offsets, in order; `src` may be longer or
+    /// shorter than `base`. `started` is called with the id of the
+    /// multipart upload before its first part is sent, so that the engine
+    /// can abort it if this process dies
+    /// ([`abort_uploads`](Self::abort_uploads)); an error from it ends the
+    /// upload with that error. The object must change only when the
+    /// upload completes, and only if `base` is still current:
+    /// [`Error::Conflict`](crate::Error::Conflict) otherwise, as for
+    /// [`upload`](Self::upload).
+    async fn upload_changed(
+        &self,
+        src: &Path,
+        base: &RemoteVersion,
+        changed: &[Range<u64>],
+        stamp: &Stamp,
+        transfer: &TransferOptions,
+        started: &UploadStarted<'_>,
+    ) -> Result<Option<ChangedUpload>> {
+        let _ = (src, base, changed, stamp, transfer, started);
+        Ok(None)
+    }
+
+    /// Aborts the multipart uploads to this object that an
+    /// [`upload_changed`](Self::upload_changed) left behind when its
+    /// process died: the one `upload_id` names, or, when it died before it
+    /// learned the id, those started since `since`; and, either way, those
+    /// started more than an hour ago. Returns how many it aborted; the
+    /// default, none.
+    async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
+        let _ = (upload_id, since);
+        Ok(0)
+    }
 }
 
 /// What [`RemoteStore::download_current`] calls with the version before it
@@ -216,6 +268,28 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
 
     async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
         (**self).delete_manifest(hash).await
+    }
+
+    fn commits_conditional_multipart(&self) -> bool {
+        (**self).commits_conditional_multipart()
+    }
+
+    async fn upload_changed(
+        &self,
+        src: &Path,
+        base: &RemoteVersion,
+        changed: &[Range<u64>],
+        stamp: &Stamp,
+        transfer: &TransferOptions,
+        started: &UploadStarted<'_>,
+    ) -> Result<Option<ChangedUpload>> {
+        (**self)
+            .upload_changed(src, base, changed, stamp, transfer, started)
+            .await
+    }
+
+    async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
+        (**self).abort_uploads(upload_id, since).await
     }
 }
 

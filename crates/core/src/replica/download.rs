@@ -188,11 +188,9 @@ impl Replica {
     ) -> Result<Outcome> {
         let hash = verify_download(&self.url, temp.path(), &version, downloaded)?;
         let outcome = Outcome {
-            action: SyncAction::Downloaded,
             down: delta.as_ref().map_or(downloaded.size, |d| d.bytes),
-            up: 0,
             ranges: delta.as_ref().map_or(0, |d| d.ranges),
-            dirty: false,
+            ..Outcome::new(SyncAction::Downloaded)
         };
         let manifest = delta
             .map(|d| d.manifest)

@@ -4,6 +4,7 @@ mod base;
 mod deadline;
 mod delta;
 mod download;
+mod incremental;
 mod inspect;
 mod live;
 mod local;
@@ -96,6 +97,9 @@ struct Outcome {
     up: u64,
     /// Ranges fetched by a download of what changed.
     ranges: u64,
+    /// Parts an incremental upload sent and copied.
+    parts_sent: u64,
+    parts_copied: u64,
     dirty: bool,
 }
 
@@ -106,6 +110,8 @@ impl Outcome {
             down: 0,
             up: 0,
             ranges: 0,
+            parts_sent: 0,
+            parts_copied: 0,
             dirty: false,
         }
     }
@@ -185,6 +191,8 @@ impl Replica {
             bytes_down: outcome.down,
             bytes_up: outcome.up,
             ranges_fetched: outcome.ranges,
+            parts_sent: outcome.parts_sent,
+            parts_copied: outcome.parts_copied,
             duration: started.elapsed(),
             version: self.base().cloned(),
             dirty: outcome.dirty,

@@ -15,6 +15,7 @@ use super::record::Local;
 use super::state::{State, state_path};
 use super::{Outcome, Replica, ReplicaOptions};
 use crate::hash::ContentHash;
+use crate::incremental::IncrementalUpload;
 use crate::policy::SyncPolicy;
 use crate::remote::{ObjectStoreRemote, RemoteStore};
 use crate::report::{SyncAction, SyncReport};
@@ -88,6 +89,7 @@ impl Replica {
             recover(&path)?;
         }
         let mut replica = Self::with_state(remote, url, path, options, lock)?;
+        replica.abort_left_uploads().await;
         let policy = Arc::clone(&replica.options.policy);
         let outcome = replica.reconcile(policy).await?;
         replica.opened = replica.report(outcome, started);
@@ -111,6 +113,10 @@ impl Replica {
     ) -> Result<Self> {
         let state_path = state_path(&path);
         let state = State::load(&state_path)?;
+        let mut options = options;
+        if options.incremental.is_none() {
+            options.incremental = Some(IncrementalUpload::from_env(&url)?);
+        }
         if let Some(state) = &state
             && state.url != url
         {
@@ -133,6 +139,8 @@ impl Replica {
                 bytes_down: 0,
                 bytes_up: 0,
                 ranges_fetched: 0,
+                parts_sent: 0,
+                parts_copied: 0,
                 duration: Default::default(),
                 version: None,
                 dirty: false,

@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crate::hash::ContentHash;
+use crate::incremental::IncrementalUpload;
 use crate::policy::{FailOnConflict, SyncPolicy};
 use crate::transfer::TransferObserver;
 use crate::transfer::TransferOptions;
@@ -29,6 +30,7 @@ pub struct ReplicaOptions {
     pub(crate) base_copy: bool,
     pub(crate) recovery: Option<Recovery>,
     pub(crate) transfer: TransferOptions,
+    pub(crate) incremental: Option<IncrementalUpload>,
 }
 
 /// See [`ReplicaOptions::with_local_recovery`].
@@ -44,6 +46,7 @@ impl Default for ReplicaOptions {
             base_copy: false,
             recovery: None,
             transfer: TransferOptions::default(),
+            incremental: None,
         }
     }
 }
@@ -137,6 +140,18 @@ impl ReplicaOptions {
         self
     }
 
+    /// Sets whether a push of a large database may send only the 8 MiB
+    /// parts its changes touch, the store copying the others from the
+    /// version replaced (see [`IncrementalUpload`]).
+    ///
+    /// By default, what the environment variable
+    /// `S3SQLITE_INCREMENTAL_UPLOAD` says, else
+    /// [`Auto`](IncrementalUpload::Auto): on Amazon S3 only.
+    pub fn with_incremental_upload(mut self, incremental: IncrementalUpload) -> Self {
+        self.incremental = Some(incremental);
+        self
+    }
+
     /// Whether a base copy is kept: asked for with
     /// [`with_base_copy`](Self::with_base_copy) or by the policy.
     pub(crate) fn keeps_base(&self) -> bool {
@@ -196,6 +211,7 @@ impl fmt::Debug for ReplicaOptions {
             .field("base_copy", &self.base_copy)
             .field("recovery", &self.recovery.is_some())
             .field("transfer", &self.transfer)
+            .field("incremental", &self.incremental)
             .finish()
     }
 }

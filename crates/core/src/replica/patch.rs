@@ -102,11 +102,9 @@ impl Replica {
         self.keep_local_manifest(Some(&wanted))?;
         self.pace.observe(fetched, started.elapsed());
         Ok(Some(Outcome {
-            action: SyncAction::Downloaded,
             down: stored + fetched,
-            up: 0,
             ranges: ranges.len() as u64,
-            dirty: false,
+            ..Outcome::new(SyncAction::Downloaded)
         }))
     }
 

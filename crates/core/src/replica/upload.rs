@@ -13,7 +13,6 @@ use super::{Outcome, Replica, base};
 use crate::hash::ContentHash;
 use crate::policy::{Conflict, Resolution, SyncPolicy};
 use crate::remote::RemoteStore;
-use crate::remote::observed;
 use crate::report::SyncAction;
 use crate::retry::backoff;
 use crate::verify::check_local_header;
@@ -214,23 +213,18 @@ impl Replica {
             }
             let stamp = self.announce(hash, size)?;
             let sent = Instant::now();
-            let transfer = &self.options.transfer;
-            let sent_file = observed::upload(
-                &*self.remote,
-                &source.path,
-                size,
-                &condition,
-                &stamp,
-                transfer,
-            );
-            match sent_file.await {
-                Ok(version) => {
-                    let up = version.size;
-                    self.pace.observe(up, sent.elapsed());
+            match self
+                .send(&source.path, hash, size, &condition, &stamp)
+                .await
+            {
+                Ok(up) => {
+                    self.pace.observe(up.bytes, sent.elapsed());
                     let replaced = condition_hash(&condition);
                     let mut outcome =
-                        self.finish(version, hash, action, up + manifest_bytes, &source)?;
+                        self.finish(up.version, hash, action, up.bytes + manifest_bytes, &source)?;
                     outcome.down = down;
+                    outcome.parts_sent = up.parts_sent;
+                    outcome.parts_copied = up.parts_copied;
                     let keep: Vec<ContentHash> =
                         [Some(hash), replaced].into_iter().flatten().collect();
                     self.retire_manifest(retired, &keep).await;
@@ -344,11 +338,8 @@ impl Replica {
             self.record_live(version, hash, &source.path)?;
         }
         Ok(Outcome {
-            action,
-            down: 0,
             up,
-            ranges: 0,
-            dirty: false,
+            ..Outcome::new(action)
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the environment.
 
 use std::fmt::{self, Debug};
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 use std::sync::Arc;
 use std::time::Duration;
 

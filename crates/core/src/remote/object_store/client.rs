@@ -125,16 +125,9 @@ impl Client {
     /// listing tells them apart. Only run when the object is absent.
     pub(super) async fn check_bucket(&self) -> Result<()> {
         match &self.backend {
-            Backend::S3 | Backend::Cloud => {
-                let mut listing = self.store.list(Some(&self.key));
-                match listing.next().await {
-                    Some(Err(err)) if mentions_missing_bucket(&err) => Err(Error::BucketNotFound {
-                        url: self.url.clone(),
-                    }),
-                    Some(Err(err)) => Err(self.error(err)),
-                    _ => Ok(()),
-                }
-            }
+            #[cfg(feature = "aws")]
+            Backend::S3 { .. } => self.list_for_bucket().await,
+            Backend::Cloud => self.list_for_bucket().await,
             Backend::File { path } => match path.parent() {
                 Some(dir) if dir.is_dir() => Ok(()),
                 _ => Err(Error::BucketNotFound {
@@ -142,6 +135,18 @@ impl Client {
                 }),
             },
             Backend::Memory | Backend::Custom => Ok(()),
+        }
+    }
+
+    /// The listing of [`check_bucket`](Self::check_bucket) for a cloud store.
+    async fn list_for_bucket(&self) -> Result<()> {
+        let mut listing = self.store.list(Some(&self.key));
+        match listing.next().await {
+            Some(Err(err)) if mentions_missing_bucket(&err) => Err(Error::BucketNotFound {
+                url: self.url.clone(),
+            }),
+            Some(Err(err)) => Err(self.error(err)),
+            _ => Ok(()),
         }
     }
 
@@ -230,18 +235,9 @@ impl Client {
         unquoted: bool,
     ) -> object_store::Result<object_store::PutResult> {
         let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::Metadata(HASH_METADATA_KEY.into()),
-            stamp.content_hash.to_hex().into(),
-        );
-        attributes.insert(
-            Attribute::Metadata(SIZE_METADATA_KEY.into()),
-            stamp.size.to_string().into(),
-        );
-        attributes.insert(
-            Attribute::Metadata(UPLOAD_ID_METADATA_KEY.into()),
-            stamp.upload_id.clone().into(),
-        );
+        for (name, value) in stamp_metadata(stamp) {
+            attributes.insert(Attribute::Metadata(name.into()), value.into());
+        }
         let options = PutOptions {
             mode: put_mode(condition, unquoted),
             attributes,
@@ -274,13 +270,22 @@ impl Client {
 
     /// The conflict error for a failed `condition`, with the version on the
     /// remote now.
-    async fn conflict(&self, condition: &WriteCondition) -> Error {
+    pub(super) async fn conflict(&self, condition: &WriteCondition) -> Error {
         let current = match self.head().await {
             Ok(current) => current,
             Err(err) => return err,
         };
         Error::conflict(&self.url, condition.expected(), current)
     }
+}
+
+/// The metadata (name and value) that carries `stamp` with the object.
+pub(super) fn stamp_metadata(stamp: &Stamp) -> [(&'static str, String); 3] {
+    [
+        (HASH_METADATA_KEY, stamp.content_hash.to_hex()),
+        (SIZE_METADATA_KEY, stamp.size.to_string()),
+        (UPLOAD_ID_METADATA_KEY, stamp.upload_id.clone()),
+    ]
 }
 
 /// The error chain of a listing names S3's `NoSuchBucket` code (object_store

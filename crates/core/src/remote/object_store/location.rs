@@ -23,8 +23,16 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
     /// Amazon S3 or an S3-compatible server.
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    S3,
+    #[cfg(feature = "aws")]
+    S3 {
+        /// The multipart requests object_store lacks, for incremental
+        /// uploads; `None` where the settings rule them out (customer
+        /// encryption keys, S3 Express One Zone).
+        multipart: Option<Arc<super::s3::S3Client>>,
+        /// Whether the endpoint is Amazon S3's own: none set, or a host
+        /// under `amazonaws.com`.
+        amazon: bool,
+    },
     /// Google Cloud Storage or Azure Blob Storage.
     #[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
     Cloud,
@@ -292,6 +300,8 @@ impl Location {
         options: &[(String, String)],
         network: &Network,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
+        let _ = network;
         match self.scheme.as_str() {
             // no `x-amz-checksum-*` by default: every PUT already carries the
             // body's SHA-256 in its signature (`x-amz-content-sha256`), which
@@ -303,7 +313,18 @@ impl Location {
             #[cfg(feature = "aws")]
             "s3" | "s3sqlite" => {
                 let builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
-                self.build_cloud(builder, options, network, Backend::S3)
+                let builder = self.configure(builder, options, network)?;
+                let store = builder.clone().build().map_err(|e| self.config_error(e))?;
+                let connector = network.connector.clone().map(|c| c.0);
+                let multipart = match super::s3::S3Client::new(&builder, &store, connector) {
+                    Ok(client) => Some(Arc::new(client)),
+                    Err(err) => {
+                        tracing::debug!(url = %self.url, error = %err, "no incremental uploads");
+                        None
+                    }
+                };
+                let amazon = is_amazon(&builder);
+                Ok((Arc::new(store), Backend::S3 { multipart, amazon }))
             }
             #[cfg(feature = "gcp")]
             "gs" => {
@@ -373,14 +394,28 @@ impl Location {
 
     /// The store `builder` makes once it has the client settings of
     /// `network` and the object_store `options`, as `backend`.
-    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    #[cfg(any(feature = "gcp", feature = "azure"))]
     fn build_cloud<B: CloudBuilder>(
         &self,
-        mut builder: B,
+        builder: B,
         options: &[(String, String)],
         network: &Network,
         backend: Backend,
     ) -> Result<(Arc<dyn ObjectStore>, Backend)> {
+        let builder = self.configure(builder, options, network)?;
+        let store = builder.finish().map_err(|e| self.config_error(e))?;
+        Ok((store, backend))
+    }
+
+    /// `builder` with the client settings of `network` and the
+    /// object_store `options`.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    fn configure<B: CloudBuilder>(
+        &self,
+        mut builder: B,
+        options: &[(String, String)],
+        network: &Network,
+    ) -> Result<B> {
         for (key, value, explicit) in network.client_settings() {
             let key = B::client_key(key);
             if explicit || builder.get(&key).is_none() {
@@ -395,9 +430,22 @@ impl Location {
         if let Some(connector) = &network.connector {
             builder = builder.connected(connector.clone());
         }
-        let store = builder.finish().map_err(|e| self.config_error(e))?;
-        Ok((store, backend))
+        Ok(builder)
     }
+}
+
+/// Whether `builder` talks to Amazon S3 itself: no endpoint set, or one
+/// whose host is under `amazonaws.com` (or `amazonaws.com.cn`).
+#[cfg(feature = "aws")]
+fn is_amazon(builder: &AmazonS3Builder) -> bool {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) else {
+        return true;
+    };
+    let host = Url::parse(&endpoint)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+    host.is_some_and(|host| host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
 }
 
 /// What object_store's cloud builders share by name but not by trait, so
@@ -417,6 +465,7 @@ trait CloudBuilder: Sized {
     /// Sends requests through `connector`.
     fn connected(self, connector: SharedConnector) -> Self;
     /// The store.
+    #[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
     fn finish(self) -> object_store::Result<Arc<dyn ObjectStore>>;
 }
 

@@ -7,12 +7,17 @@ mod file;
 mod location;
 mod manifest;
 #[cfg(feature = "aws")]
+mod multipart;
+#[cfg(feature = "aws")]
+mod multipart_probe;
+#[cfg(feature = "aws")]
 mod s3;
 
 use std::fmt::{self, Debug, Display};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,7 +28,7 @@ use self::client::{Client, version_of};
 use self::location::Backend;
 use crate::hash::ContentHash;
 use crate::remote::etag::EtagQuoting;
-use crate::remote::{Admit, RemoteStore, head_then_download};
+use crate::remote::{Admit, ChangedUpload, RemoteStore, UploadStarted, head_then_download};
 use crate::transfer::TransferOptions;
 use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
@@ -108,6 +113,29 @@ impl ObjectStoreRemote {
 
     pub(crate) fn url(&self) -> &str {
         self.client.url()
+    }
+
+    /// The ids of the multipart uploads to this object that were started
+    /// and neither completed nor aborted: what a push killed in the middle
+    /// of an incremental upload leaves until the next open or push of that
+    /// replica aborts it (see [`IncrementalUpload`](crate::IncrementalUpload)).
+    /// Empty for stores other than S3.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] when the store refuses the listing (it needs
+    /// `s3:ListBucketMultipartUploads`).
+    pub async fn unfinished_uploads(&self) -> Result<Vec<String>> {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 {
+            multipart: Some(s3),
+            ..
+        } = self.client.backend()
+        {
+            let uploads = s3.list_uploads(self.client.key().as_ref()).await?;
+            return Ok(uploads.into_iter().map(|u| u.upload_id).collect());
+        }
+        Ok(Vec::new())
     }
 
     /// The object's version as the store reports it, with the stamp read
@@ -269,6 +297,54 @@ impl RemoteStore for ObjectStoreRemote {
 
     async fn delete_manifest(&self, hash: &ContentHash) -> Result<()> {
         manifest::delete(&self.client, hash).await
+    }
+
+    fn commits_conditional_multipart(&self) -> bool {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 {
+            multipart: Some(_),
+            amazon: true,
+        } = self.client.backend()
+        {
+            return true;
+        }
+        false
+    }
+
+    async fn upload_changed(
+        &self,
+        src: &Path,
+        base: &RemoteVersion,
+        changed: &[Range<u64>],
+        stamp: &Stamp,
+        transfer: &TransferOptions,
+        started: &UploadStarted<'_>,
+    ) -> Result<Option<ChangedUpload>> {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 {
+            multipart: Some(s3),
+            ..
+        } = self.client.backend()
+        {
+            let client = &self.client;
+            return multipart::upload(client, s3, src, base, changed, stamp, transfer, started)
+                .await;
+        }
+        let _ = (src, base, changed, stamp, transfer, started);
+        Ok(None)
+    }
+
+    async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 {
+            multipart: Some(s3),
+            ..
+        } = self.client.backend()
+        {
+            return multipart::abort_left(&self.client, s3, upload_id, since).await;
+        }
+        let _ = (upload_id, since);
+        Ok(0)
     }
 }
 

@@ -403,12 +403,34 @@ impl S3Client {
         parts: &[(u32, String)],
         condition: Complete,
     ) -> Result<Completed> {
+        self.complete_sized(key, upload_id, parts, condition, None)
+            .await
+    }
+
+    /// [`complete`](Self::complete), telling the server the object's size
+    /// when given (`x-amz-mp-object-size`: Amazon S3 refuses a completion
+    /// whose parts add up to another).
+    ///
+    /// # Errors
+    ///
+    /// As [`complete`](Self::complete).
+    pub(super) async fn complete_sized(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        condition: Complete,
+        size: Option<u64>,
+    ) -> Result<Completed> {
         let call = self.sender.call("CompleteMultipartUpload", key);
-        let headers = match condition {
+        let mut headers = match condition {
             Complete::IfMatch(tag) => vec![("if-match".to_owned(), tag)],
             Complete::IfNoneMatch => vec![("if-none-match".to_owned(), "*".to_owned())],
             Complete::Unconditional => Vec::new(),
         };
+        if let Some(size) = size {
+            headers.push(("x-amz-mp-object-size".to_owned(), size.to_string()));
+        }
         let body = quick_xml::se::to_string(&complete_xml(parts))
             .map_err(|e| call.error(format!("was not sent: {e}")))?;
         let url = self.object_url(key, &[("uploadId", upload_id)]);
