@@ -18,7 +18,8 @@
 //! A third phase kills an open that patches a local copy one row
 //! behind in place: the reopen must end with exactly the remote's bytes.
 //! A fourth kills pushes of a 64 MiB database that send only their changed
-//! parts (`S3SQLITE_INCREMENTAL_UPLOAD=on`): besides the push phase's
+//! parts (`S3SQLITE_INCREMENTAL_UPLOAD=on`), each kill at a random moment
+//! after the push recorded its multipart upload: besides the push phase's
 //! checks, the reopen must leave no multipart upload of the key listed.
 //!
 //! Each test prints its counts, then fails on any bad one. A round that
@@ -166,11 +167,43 @@ impl Child {
         at
     }
 
+    /// When the file at `path` appeared, polled every millisecond until the
+    /// child printed `done` (then `None`: it came and went unseen, or
+    /// never came) or [`TIMEOUT`] passed.
+    fn file_appears(&self, path: &Path, done: &str) -> Option<Instant> {
+        let started = Instant::now();
+        while started.elapsed() < TIMEOUT {
+            if path.exists() {
+                return Some(Instant::now());
+            }
+            match self.lines.recv_timeout(Duration::from_millis(1)) {
+                Ok((line, _)) if line == done => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Waits until the file at `path` appears, then up to `delay` for
+    /// `done`, then SIGKILLs the child unless it got there: whether the
+    /// kill came before `done`.
+    fn kill_once_there(self, path: &Path, delay: Duration, done: &str) -> bool {
+        match self.file_appears(path, done) {
+            Some(_) => self.kill_after(delay, done),
+            None => self.kill_after_seen(Duration::ZERO, done, true),
+        }
+    }
+
     /// Waits up to `delay` for `done`, then SIGKILLs the child unless it got
     /// there: whether the kill came before `done`.
-    fn kill_after(mut self, delay: Duration, done: &str) -> bool {
+    fn kill_after(self, delay: Duration, done: &str) -> bool {
+        self.kill_after_seen(delay, done, false)
+    }
+
+    /// [`kill_after`](Self::kill_after), `seen` saying whether the child
+    /// printed `done` already.
+    fn kill_after_seen(mut self, delay: Duration, done: &str, mut seen: bool) -> bool {
         let deadline = Instant::now() + delay;
-        let mut seen = false;
         while let (false, Some(left)) = (seen, deadline.checked_duration_since(Instant::now())) {
             match self.lines.recv_timeout(left) {
                 Ok((line, _)) => seen = line == done,
@@ -458,10 +491,19 @@ fn push_phase(mut p: Phase, rounds: usize) -> Tally {
     let incremental = p.incremental == "on";
 
     // one push nobody kills, to time it
+    // (an incremental push is timed from when its multipart upload is
+    // recorded, and each kill waits for that record: the kills land
+    // between the upload's first request and its completion)
+    let record = local.with_file_name("a.db.s3sqlite-upload");
     let child = p.spawn("push", 1);
-    let committed_at = child.expect("committed 1");
+    let mut started_at = child.expect("committed 1");
+    if incremental {
+        started_at = child
+            .file_appears(&record, "pushed")
+            .expect("the push records its multipart upload");
+    }
     let report = child.expect_starting("report ");
-    let push_time = child.finish("pushed") - committed_at;
+    let push_time = child.finish("pushed") - started_at;
     println!("an unkilled push takes {push_time:?}: {report}");
     if incremental {
         assert!(
@@ -479,7 +521,12 @@ fn push_phase(mut p: Phase, rounds: usize) -> Tally {
         child.expect(&format!("committed {id}"));
         committed.insert(id);
         tally.rounds += 1;
-        tally.killed += usize::from(child.kill_after(p.delay(push_time), "pushed"));
+        let delay = p.delay(push_time);
+        let killed = match incremental {
+            true => child.kill_once_there(&record, delay, "pushed"),
+            false => child.kill_after(delay, "pushed"),
+        };
+        tally.killed += usize::from(killed);
 
         let before = p.snapshot(None);
         let mut new = remote_rows.clone();

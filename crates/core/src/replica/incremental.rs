@@ -63,6 +63,7 @@ impl Replica {
         condition: &WriteCondition,
         stamp: &Stamp,
     ) -> Result<Sent> {
+        self.abort_left_uploads().await;
         if let Some(up) = self.send_changed(path, hash, condition, stamp).await? {
             return Ok(Sent {
                 version: up.version,
@@ -122,7 +123,6 @@ impl Replica {
         let Some(changed) = after.changed_since(&before) else {
             return Ok(None);
         };
-        self.abort_left_uploads().await;
         let record = record_path(&self.path);
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)

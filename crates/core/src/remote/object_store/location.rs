@@ -531,6 +531,25 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "aws")]
+    #[test]
+    fn amazon_is_no_endpoint_or_one_under_amazonaws_com() {
+        let with = |endpoint: &str| {
+            let builder = AmazonS3Builder::new().with_bucket_name("b");
+            is_amazon(&builder.with_endpoint(endpoint))
+        };
+        assert!(is_amazon(&AmazonS3Builder::new().with_bucket_name("b")));
+        assert!(with("https://s3.eu-west-1.amazonaws.com"));
+        assert!(with(
+            "https://bucket.vpce-1a2b.s3.us-east-1.vpce.amazonaws.com"
+        ));
+        assert!(with("https://s3.cn-north-1.amazonaws.com.cn"));
+        assert!(!with("http://127.0.0.1:4566"));
+        assert!(!with("https://account.r2.cloudflarestorage.com"));
+        assert!(!with("https://amazonaws.com.example.org"));
+        assert!(!with("https://notamazonaws.com"));
+    }
+
     #[test]
     fn missing_key_is_an_error() {
         for url in ["s3://bucket", "s3://bucket/", "memory:///", "file:///tmp/"] {

@@ -161,7 +161,8 @@ pub(super) async fn upload(
 
 /// Sends or copies `parts` as the parts of the upload `id` to `key`, each
 /// copy on condition that the object's entity tag is still `tag`; returns
-/// the parts' entity tags in order.
+/// the parts' entity tags in order. The file is memory-mapped: a sent part
+/// is a slice of the map, not a copy in memory.
 async fn send_parts(
     s3: &S3Client,
     key: &str,
@@ -171,8 +172,14 @@ async fn send_parts(
     tag: &str,
     transfer: &TransferOptions,
 ) -> Result<Vec<String>> {
-    let file = std::fs::File::open(src).map_err(|e| Error::io("open", src, e))?;
-    let file = &file;
+    let Some(map) = crate::mmap::map_file(src)? else {
+        return Err(Error::io(
+            "read",
+            src,
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is empty"),
+        ));
+    };
+    let bytes = &Bytes::from_owner(map);
     stream::iter(parts.iter().cloned().enumerate())
         .map(|(i, part)| async move {
             let number = i as u32 + 1;
@@ -185,12 +192,18 @@ async fn send_parts(
                         s3.upload_part_copy(key, id, number, key, range, Some(tag))
                             .await
                     }
-                    Part::Send(range) => {
-                        let mut body = vec![0; (range.end - range.start) as usize];
-                        crate::files::read_at(file, &mut body, range.start)
-                            .map_err(|e| Error::io("read", src, e))?;
-                        s3.upload_part(key, id, number, Bytes::from(body)).await
+                    Part::Send(range) if range.end <= bytes.len() as u64 => {
+                        let body = bytes.slice(range.start as usize..range.end as usize);
+                        s3.upload_part(key, id, number, body).await
                     }
+                    Part::Send(_) => Err(Error::io(
+                        "read",
+                        src,
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file is shorter than the upload announced",
+                        ),
+                    )),
                 };
                 match result {
                     Err(err) if err.is_transient() && attempt < PART_ATTEMPTS => {
