@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use crate::hash::ContentHash;
 use crate::version::RemoteVersion;
 
+mod chain;
+
+pub use self::chain::ErrorChain;
+
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -79,6 +83,38 @@ pub enum Error {
     BucketNotFound {
         /// The remote URL.
         url: String,
+    },
+
+    /// S3 refused to read the object (403 Forbidden) though it lets the
+    /// bucket be listed: the credentials lack `s3:GetObject` on the key.
+    #[error(
+        "reading {url} was refused (403 Forbidden): the credentials lack s3:GetObject \
+         on it (listing the bucket works, so the refusal is not a missing key)"
+    )]
+    AccessDenied {
+        /// The remote URL.
+        url: String,
+        /// The store's refusal.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// S3 answered 403 Forbidden for the object and refused to list its
+    /// bucket too. Without `s3:ListBucket`, S3 answers 403 instead of 404
+    /// for a key that does not exist, so the key may be missing (a database
+    /// nobody has pushed yet) or the credentials may lack `s3:GetObject`.
+    #[error(
+        "reading {url} was refused (403 Forbidden) and so was listing its bucket: the key may \
+         not exist (without s3:ListBucket, S3 answers 403 instead of 404 for a missing key) or \
+         the credentials lack s3:GetObject on it; grant s3:ListBucket on the bucket to tell \
+         which, and to let a first open start a new database"
+    )]
+    MissingOrForbidden {
+        /// The remote URL.
+        url: String,
+        /// The store's refusal of the object.
+        #[source]
+        source: object_store::Error,
     },
 
     /// The remote object does not exist and the replica may not create it.
@@ -332,57 +368,6 @@ pub enum Error {
         /// The policy's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-/// An error and every cause under it, for a log line or a terminal where
-/// nobody walks [`source`](std::error::Error::source): its `Display` is
-/// `error; caused by: cause; caused by: …`, each message said once (a
-/// cause whose text a message above it already holds is left out, as this
-/// crate's messages end with their root cause).
-///
-/// ```
-/// use s3sqlite_core::{ErrorChain, ObjectStoreRemote};
-///
-/// let err = ObjectStoreRemote::from_url("ftp://bucket/app.db").unwrap_err();
-/// println!("{}", ErrorChain::new(&err));
-/// assert_eq!(ErrorChain::new(&err).to_string(), err.to_string());
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl<'a> ErrorChain<'a> {
-    /// The chain of `err`.
-    pub fn new(err: &'a (dyn std::error::Error + 'static)) -> Self {
-        ErrorChain(err)
-    }
-
-    /// The messages of the causes under the error, outermost first, each
-    /// said once.
-    pub fn causes(&self) -> impl Iterator<Item = String> + 'a {
-        let mut shown = vec![self.0.to_string()];
-        let mut next = self.0.source();
-        std::iter::from_fn(move || {
-            while let Some(cause) = next {
-                next = cause.source();
-                let text = cause.to_string();
-                if !shown.iter().any(|above| above.contains(&text)) {
-                    shown.push(text.clone());
-                    return Some(text);
-                }
-            }
-            None
-        })
-    }
-}
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        for cause in self.causes() {
-            write!(f, "; caused by: {cause}")?;
-        }
-        Ok(())
-    }
 }
 
 /// The innermost error of `err`'s source chain, in its own words: what a

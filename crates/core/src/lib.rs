@@ -123,7 +123,7 @@ pub use crate::incremental::{
 };
 pub use crate::policy::{Conflict, FailOnConflict, KeepRemote, Overwrite, Resolution, SyncPolicy};
 pub use crate::remote::{
-    Admit, ChangedUpload, ETAG_QUOTING_VAR, EtagQuoting, ObjectStoreRemote,
+    Admit, ChangedUpload, ETAG_QUOTING_VAR, Encryption, EtagQuoting, ObjectStoreRemote,
     ObjectStoreRemoteBuilder, ParseEtagQuotingError, RemoteStore, UploadStarted,
 };
 pub use crate::replica::{LiveReplace, LiveSource, Replica, ReplicaOptions};

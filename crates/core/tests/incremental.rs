@@ -225,3 +225,71 @@ async fn auto_on_moto_is_one_whole_put() {
 async fn auto_on_ceph_is_one_whole_put() {
     auto_is_one_whole_put_on(Backend::Ceph).await;
 }
+
+/// A replica of `name` on LocalStack with `On`, its requests through `log`,
+/// that created the database and pushed it whole.
+async fn logged(fx: &Fixture, name: &str, log: &HttpLog) -> Replica {
+    let options = on().with_local_path(fx.local("logged.db"));
+    let mut a = Replica::open(fx.logged_remote(name, log), options)
+        .await
+        .unwrap();
+    build(a.local_path());
+    a.push().await.unwrap();
+    a
+}
+
+/// The store completed the upload but its answer was lost (a 500, or a 200
+/// carrying an error): the push recognises its stamp on the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_whose_answer_is_lost_is_recognised_by_its_stamp() {
+    let fx = localstack().await;
+    let log = HttpLog::new();
+    let mut a = logged(&fx, "app.db", &log).await;
+    for (round, status) in [500, 200].into_iter().enumerate() {
+        update(a.local_path(), round as i64, "lost answer");
+        log.lose_complete_answers(&[status]);
+        let pushed = a.push().await.unwrap();
+        println!("answer {status} lost: {pushed}");
+        assert!(pushed.parts_sent >= 1, "{pushed}");
+        holds(&fx, "app.db", &a).await;
+        assert_eq!(a.status().await.unwrap(), s3sqlite_core::Status::Clean);
+    }
+    let left = fx.remote("app.db").unfinished_uploads().await.unwrap();
+    assert!(left.is_empty(), "uploads left: {left:?}");
+}
+
+/// A completion the store failed with a 500 is sent again; one that keeps
+/// failing fails the push with both sides as they were, the upload
+/// aborted, and the next push lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_completion_is_sent_again_and_then_gives_up_cleanly() {
+    let fx = localstack().await;
+    let log = HttpLog::new();
+    let mut a = logged(&fx, "app.db", &log).await;
+
+    update(a.local_path(), 1, "after one failure");
+    log.fail_completes(&[500]);
+    let pushed = a.push().await.unwrap();
+    assert!(pushed.parts_sent >= 1, "{pushed}");
+    holds(&fx, "app.db", &a).await;
+
+    update(a.local_path(), 2, "after three failures");
+    let remote_before = fx.remote("app.db").head().await.unwrap().unwrap();
+    let local_before = std::fs::read(a.local_path()).unwrap();
+    log.fail_completes(&[500, 503, 500]);
+    let failed = a.push().await;
+    assert!(failed.is_err(), "three failed completions: {failed:?}");
+    let remote_after = fx.remote("app.db").head().await.unwrap().unwrap();
+    assert!(remote_after.same_object(&remote_before), "the remote moved");
+    assert!(
+        std::fs::read(a.local_path()).unwrap() == local_before,
+        "the local copy changed"
+    );
+    assert_eq!(a.status().await.unwrap(), s3sqlite_core::Status::Ahead);
+    let left = fx.remote("app.db").unfinished_uploads().await.unwrap();
+    assert!(left.is_empty(), "uploads left: {left:?}");
+
+    let pushed = a.push().await.unwrap();
+    assert!(pushed.parts_sent >= 1, "{pushed}");
+    holds(&fx, "app.db", &a).await;
+}

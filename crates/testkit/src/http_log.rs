@@ -19,6 +19,8 @@ pub struct Exchange {
     pub method: String,
     /// The URL's path (bucket and key on a path-style endpoint).
     pub path: String,
+    /// The URL's query, empty when it has none.
+    pub query: String,
     /// The `If-Match` header as sent.
     pub if_match: Option<String>,
     /// The `If-None-Match` header as sent.
@@ -26,6 +28,34 @@ pub struct Exchange {
     /// The status the caller saw (after any rewrite by the log), or `None`
     /// when the request failed without an answer.
     pub status: Option<u16>,
+    /// The `x-amz-*` headers of the request, names in lower case.
+    pub amz_request: Vec<(String, String)>,
+    /// The `x-amz-*` headers of the answer the caller saw, names in lower
+    /// case.
+    pub amz_response: Vec<(String, String)>,
+}
+
+/// The `x-amz-*` headers of `headers`, names in lower case.
+fn amz_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-amz-"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+impl Exchange {
+    /// The value of the `x-amz-*` header `name` (lower case) of the request.
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        let found = self.amz_request.iter().find(|(n, _)| n == name);
+        found.map(|(_, value)| value.as_str())
+    }
+
+    /// The value of the `x-amz-*` header `name` (lower case) of the answer.
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        let found = self.amz_response.iter().find(|(n, _)| n == name);
+        found.map(|(_, value)| value.as_str())
+    }
 }
 
 impl Exchange {
@@ -47,6 +77,16 @@ struct State {
     /// `500 UnknownError`, as Ceph's RADOS Gateway does to some losers of a
     /// race.
     precondition_as_500: usize,
+    /// Answers each of the next completions of a multipart upload with
+    /// this status and an S3 `<Error>` body: after the store acted on it
+    /// when `true`, instead of sending it when `false`.
+    completes_lost: Vec<(u16, bool)>,
+    /// Refuses listings with 403, and answers 403 where the store answers
+    /// 404: as S3 does to a caller without `s3:ListBucket`.
+    deny_listing: bool,
+    /// Refuses every read of an object (GET or HEAD that is not a
+    /// listing) with 403.
+    deny_reads: bool,
 }
 
 impl fmt::Debug for State {
@@ -54,6 +94,9 @@ impl fmt::Debug for State {
         f.debug_struct("State")
             .field("exchanges", &self.exchanges)
             .field("precondition_as_500", &self.precondition_as_500)
+            .field("completes_lost", &self.completes_lost)
+            .field("deny_listing", &self.deny_listing)
+            .field("deny_reads", &self.deny_reads)
             .field(
                 "before_pinned_gets",
                 &self.before_pinned_gets.as_ref().map(|(times, _)| times),
@@ -133,6 +176,37 @@ impl HttpLog {
         self.lock().precondition_as_500 = times;
     }
 
+    /// Lets each of the next completions of a multipart upload (a `POST`
+    /// with `uploadId`) reach the store, then answers it with the next of
+    /// `statuses` and an S3 `<Error>` body (`InternalError`) instead of
+    /// the store's answer: the answer lost after the store completed, or
+    /// refused, the upload. A `200` carries the error in its body, as
+    /// Amazon S3 may answer a completion that failed.
+    pub fn lose_complete_answers(&self, statuses: &[u16]) {
+        self.lock().completes_lost = statuses.iter().map(|s| (*s, true)).collect();
+    }
+
+    /// Answers each of the next completions of a multipart upload with the
+    /// next of `statuses` and an S3 `InternalError` body without sending
+    /// it: a completion that failed, the upload left open.
+    pub fn fail_completes(&self, statuses: &[u16]) {
+        self.lock().completes_lost = statuses.iter().map(|s| (*s, false)).collect();
+    }
+
+    /// From now on, refuses every listing with `403 AccessDenied` and
+    /// answers `403` where the store answers `404`: what S3 does for
+    /// credentials without `s3:ListBucket`.
+    pub fn deny_listing(&self) {
+        self.lock().deny_listing = true;
+    }
+
+    /// From now on, refuses every GET and HEAD of an object (not a
+    /// listing) with `403 AccessDenied`, without sending it: what S3 does
+    /// for credentials without `s3:GetObject`.
+    pub fn deny_reads(&self) {
+        self.lock().deny_reads = true;
+    }
+
     /// Runs `action` to its end just before each of the next `times` GETs
     /// that carry `If-Match` goes out: the parts of a download pinned to a
     /// version, so that `action` can move the remote in between, at an
@@ -187,12 +261,20 @@ impl HttpService for LogService {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let completes = request.method() == http::Method::POST
+            && request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("uploadId=")));
         let mut exchange = Exchange {
             method: request.method().to_string(),
             path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
             if_match: header(http::header::IF_MATCH),
             if_none_match: header(http::header::IF_NONE_MATCH),
             status: None,
+            amz_request: amz_headers(request.headers()),
+            amz_response: Vec::new(),
         };
         let action = {
             let mut state = self.log.lock();
@@ -209,7 +291,31 @@ impl HttpService for LogService {
         if let Some(action) = action {
             action().await;
         }
-        let result = self.inner.execute(request).await;
+        let lists = request.method() == http::Method::GET
+            && request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("list-type=")));
+        let reads = matches!(*request.method(), http::Method::GET | http::Method::HEAD) && !lists;
+        let (lost, deny_listing, deny_reads) = {
+            let state = self.log.lock();
+            let lost = state.completes_lost.first().copied().filter(|_| completes);
+            (lost, state.deny_listing, state.deny_reads)
+        };
+        let result = match lost {
+            Some((status, false)) => {
+                self.log.lock().completes_lost.remove(0);
+                Ok(internal_error(status))
+            }
+            _ if (deny_listing && lists) || (deny_reads && reads) => Ok(access_denied()),
+            _ => self.inner.execute(request).await,
+        };
+        let result = match result {
+            Ok(response) if deny_listing && response.status() == http::StatusCode::NOT_FOUND => {
+                Ok(access_denied())
+            }
+            other => other,
+        };
         let mut state = self.log.lock();
         let result = match result {
             Ok(response)
@@ -220,12 +326,42 @@ impl HttpService for LogService {
                 state.precondition_as_500 -= 1;
                 Ok(unknown_error())
             }
+            Ok(_) if lost.is_some_and(|(_, sent)| sent) => {
+                let (status, _) = state.completes_lost.remove(0);
+                Ok(internal_error(status))
+            }
             other => other,
         };
         exchange.status = result.as_ref().ok().map(|r| r.status().as_u16());
+        if let Ok(response) = &result {
+            exchange.amz_response = amz_headers(response.headers());
+        }
         state.exchanges.push(exchange);
         result
     }
+}
+
+/// S3's `403 AccessDenied`.
+fn access_denied() -> HttpResponse {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+    http::Response::builder()
+        .status(http::StatusCode::FORBIDDEN)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(body.to_owned().into())
+        .expect("a valid response")
+}
+
+/// An answer of `status` whose body is S3's `InternalError`.
+fn internal_error(status: u16) -> HttpResponse {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <Error><Code>InternalError</Code>\
+                <Message>We encountered an internal error. Please try again.</Message></Error>";
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(body.to_owned().into())
+        .expect("a valid response")
 }
 
 /// The `500` Ceph's RADOS Gateway gives some losers of an `If-Match` race.

@@ -88,9 +88,12 @@ impl ObjectStore for LoggedStore {
         self.log.push(Exchange {
             method: "PUT".to_owned(),
             path: location.to_string(),
+            query: String::new(),
             if_match,
             if_none_match,
             status: status(&result, 200),
+            amz_request: Vec::new(),
+            amz_response: Vec::new(),
         });
         result
     }
@@ -120,9 +123,12 @@ impl ObjectStore for LoggedStore {
         self.log.push(Exchange {
             method: method.to_owned(),
             path: location.to_string(),
+            query: String::new(),
             if_match,
             if_none_match,
             status: status(&result, success),
+            amz_request: Vec::new(),
+            amz_response: Vec::new(),
         });
         result
     }

@@ -153,10 +153,33 @@ struct Probe<'a> {
 
 impl Probe<'_> {
     async fn run(&mut self, options: &ProbeOptions) -> Result<()> {
+        self.listing().await;
         self.raw_updates().await?;
         self.through_remote().await?;
         self.race(options).await?;
         self.incremental().await
+    }
+
+    /// Whether the store lists the scratch prefix: what tells a missing key
+    /// from a forbidden one on S3.
+    async fn listing(&mut self) {
+        use futures_util::StreamExt;
+        let store = self.scratch.store();
+        let mut listing = store.list(Some(self.scratch.key()));
+        let (outcome, detail) = match listing.next().await {
+            None | Some(Ok(_)) => (
+                Outcome::Pass,
+                "allowed: a key that does not exist answers 404".to_owned(),
+            ),
+            Some(Err(err)) if crate::remote::is_forbidden(&err) => (
+                Outcome::Fail,
+                "refused (403): a key that does not exist answers 403 too, so a first open \
+                 of a new database fails; grant s3:ListBucket on the bucket"
+                    .to_owned(),
+            ),
+            Some(Err(err)) => (Outcome::Fail, format!("failed: {err}")),
+        };
+        self.record(CheckKind::Listing, outcome, detail);
     }
 
     /// The checks of incremental upload (S3 only), after the others.

@@ -7,6 +7,10 @@ use std::fmt::{self, Display};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CheckKind {
+    /// The bucket can be listed. Informative: without it (`s3:ListBucket`),
+    /// S3 answers 403 instead of 404 for a key that does not exist, so a
+    /// first open of a new database fails with a permission error.
+    Listing,
     /// A create on condition that the object is absent (`If-None-Match: *`)
     /// lands, and a second one on the same key is refused.
     ConditionalCreate,
@@ -53,6 +57,7 @@ impl CheckKind {
     /// The check's name in the report.
     pub fn name(self) -> &'static str {
         match self {
+            CheckKind::Listing => "listing the bucket",
             CheckKind::ConditionalCreate => "conditional create (If-None-Match: *)",
             CheckKind::UpdateAsReturned => "If-Match with the ETag as returned",
             CheckKind::UpdateUnquoted => "If-Match with the ETag unquoted",
@@ -70,11 +75,12 @@ impl CheckKind {
 
     /// Whether the verdict the check counts toward depends on it passing.
     /// The two raw `If-Match` checks are informative: s3sqlite needs one of
-    /// them to pass, which [`Update`](Self::Update) shows.
+    /// them to pass, which [`Update`](Self::Update) shows. So is
+    /// [`Listing`](Self::Listing): it tells how a missing key answers.
     pub fn required(self) -> bool {
         !matches!(
             self,
-            CheckKind::UpdateAsReturned | CheckKind::UpdateUnquoted
+            CheckKind::Listing | CheckKind::UpdateAsReturned | CheckKind::UpdateUnquoted
         )
     }
 

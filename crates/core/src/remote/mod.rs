@@ -18,7 +18,8 @@ use crate::transfer::TransferOptions;
 use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 
 pub use self::etag::{ETAG_QUOTING_VAR, EtagQuoting, ParseEtagQuotingError};
-pub use self::object_store::{ObjectStoreRemote, ObjectStoreRemoteBuilder};
+pub(crate) use self::object_store::is_forbidden;
+pub use self::object_store::{Encryption, ObjectStoreRemote, ObjectStoreRemoteBuilder};
 pub use self::parts::{ChangedUpload, UploadStarted};
 
 /// What the engine needs from the place a database lives.

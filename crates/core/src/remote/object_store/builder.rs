@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::ObjectStoreRemote;
 use super::client::Client;
+use super::encryption::Encryption;
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 use super::location::SharedConnector;
 use super::location::{Location, Network};
@@ -66,6 +67,20 @@ impl ObjectStoreRemoteBuilder {
     /// By default, `AWS_REGION` or else `us-east-1`.
     pub fn with_region(self, region: impl Into<String>) -> Self {
         self.with_option("aws_region", region)
+    }
+
+    /// Sets server-side encryption for what the remote writes (S3 only; see
+    /// [`Encryption`]).
+    ///
+    /// By default, what `AWS_SERVER_SIDE_ENCRYPTION`, `AWS_SSE_KMS_KEY_ID`
+    /// and `AWS_SSE_BUCKET_KEY_ENABLED` say, else the bucket's default.
+    pub fn with_encryption(self, encryption: Encryption) -> Self {
+        encryption
+            .into_options()
+            .into_iter()
+            .fold(self, |builder, (key, value)| {
+                builder.with_option(key, value)
+            })
     }
 
     /// Allows plain-HTTP endpoints.

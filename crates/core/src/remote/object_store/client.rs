@@ -145,6 +145,9 @@ impl Client {
             Some(Err(err)) if mentions_missing_bucket(&err) => Err(Error::BucketNotFound {
                 url: self.url.clone(),
             }),
+            // a store that answers 404 without a listing permission: the
+            // bucket cannot be checked, and the key is missing
+            Some(Err(err)) if is_forbidden(&err) => Ok(()),
             Some(Err(err)) => Err(self.error(err)),
             _ => Ok(()),
         }
@@ -163,7 +166,36 @@ impl Client {
                 self.check_bucket().await?;
                 Ok(None)
             }
+            Err(err @ object_store::Error::PermissionDenied { .. }) if self.is_cloud() => {
+                Err(self.forbidden(err).await)
+            }
             Err(err) => Err(self.error(err)),
+        }
+    }
+
+    /// Whether the store is S3, GCS or Azure: one that may answer 403 for a
+    /// key that does not exist.
+    fn is_cloud(&self) -> bool {
+        match &self.backend {
+            #[cfg(feature = "aws")]
+            Backend::S3 { .. } => true,
+            Backend::Cloud => true,
+            _ => false,
+        }
+    }
+
+    /// The error for a read of the object refused with 403 (`err`): a
+    /// listing of the bucket tells a missing key (S3 answers 403 for one
+    /// when the caller may not list) from a refused read.
+    async fn forbidden(&self, err: object_store::Error) -> Error {
+        let url = self.url.clone();
+        let mut listing = self.store.list(Some(&self.key));
+        match listing.next().await {
+            Some(Err(listed)) if is_forbidden(&listed) => {
+                Error::MissingOrForbidden { url, source: err }
+            }
+            Some(Err(_)) => self.error(err),
+            _ => Error::AccessDenied { url, source: err },
         }
     }
 
@@ -291,10 +323,22 @@ pub(super) fn stamp_metadata(stamp: &Stamp) -> [(&'static str, String); 3] {
 /// The error chain of a listing names S3's `NoSuchBucket` code (object_store
 /// reports listing failures as generic errors, so the code is the only sign).
 fn mentions_missing_bucket(err: &object_store::Error) -> bool {
+    mentions(err, &["NoSuchBucket", "ContainerNotFound"])
+}
+
+/// A listing was refused: a 403, which object_store reports as a generic
+/// error whose text gives the status and S3's code.
+pub(crate) fn is_forbidden(err: &object_store::Error) -> bool {
+    matches!(err, object_store::Error::PermissionDenied { .. })
+        || mentions(err, &["403 Forbidden", "<Code>AccessDenied</Code>"])
+}
+
+/// Whether a message in the error chain of `err` holds one of `needles`.
+fn mentions(err: &object_store::Error, needles: &[&str]) -> bool {
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
         let text = e.to_string();
-        if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") {
+        if needles.iter().any(|needle| text.contains(needle)) {
             return true;
         }
         source = e.source();

@@ -3,6 +3,7 @@
 mod builder;
 mod client;
 mod download;
+mod encryption;
 mod file;
 mod location;
 mod manifest;
@@ -34,6 +35,8 @@ use crate::version::{Downloaded, RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, Result};
 
 pub use self::builder::ObjectStoreRemoteBuilder;
+pub(crate) use self::client::is_forbidden;
+pub use self::encryption::Encryption;
 
 /// A [`RemoteStore`] over an [`ObjectStore`] and one key in it.
 ///

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::client::{Client, stamp_metadata};
-use super::s3::{Complete, S3Client};
+use super::s3::{Complete, S3Client, is_server_error};
 use crate::remote::{ChangedUpload, UploadStarted, etag};
 use crate::transfer::TransferOptions;
 use crate::version::{RemoteVersion, Stamp, WriteCondition};
@@ -29,6 +29,8 @@ const STALE: Duration = Duration::from_secs(3600);
 const SKEW: Duration = Duration::from_secs(300);
 /// How often one part is tried when the connection fails under it.
 const PART_ATTEMPTS: u32 = 3;
+/// How often a completion is tried when it fails without a clear answer.
+const COMPLETE_ATTEMPTS: u32 = 3;
 
 /// One part of the new version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,38 +126,68 @@ pub(super) async fn upload(
         .sum();
     let done = |version| ChangedUpload::new(version, sent as u32, copied as u32, bytes_sent);
     let numbered: Vec<(u32, String)> = (1..).zip(etags).collect();
-    let condition_tag = Complete::IfMatch(tag.to_owned());
-    let completed = s3
-        .complete_sized(key, &id, &numbered, condition_tag, Some(stamp.size))
-        .await;
-    match completed {
-        Ok(completed) if completed.e_tag.is_some() => {
-            let mut version = RemoteVersion::new(stamp.size).with_stamp(stamp.clone());
-            version.e_tag = completed.e_tag;
-            version.version = completed.version;
-            Ok(Some(done(version)))
-        }
-        Ok(_) => {
-            // Ceph RGW names no entity tag: the object says what landed
-            match client.head().await? {
-                Some(current) if stamp.landed_as(&current) => Ok(Some(done(current))),
-                current => Err(Error::conflict(client.url(), Some(base), current)),
+    let completed = complete(client, s3, &id, &numbered, base, tag, stamp).await?;
+    Ok(completed.map(done))
+}
+
+/// Completes the upload `id` with `parts` on condition that the object's
+/// entity tag is still `tag` (that of `base`): the version it made, or
+/// `None` when the upload is gone (the caller uploads the whole file). A
+/// completion that fails without a clear answer is settled by a HEAD (our
+/// stamp on the object: it landed) and tried again when the failure may
+/// pass; the upload is aborted when it fails for good.
+async fn complete(
+    client: &Client,
+    s3: &S3Client,
+    id: &str,
+    parts: &[(u32, String)],
+    base: &RemoteVersion,
+    tag: &str,
+    stamp: &Stamp,
+) -> Result<Option<RemoteVersion>> {
+    let key = client.key().as_ref();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let condition = Complete::IfMatch(tag.to_owned());
+        let completed = s3
+            .complete_sized(key, id, parts, condition, Some(stamp.size))
+            .await;
+        let err = match completed {
+            Ok(completed) if completed.e_tag.is_some() => {
+                let mut version = RemoteVersion::new(stamp.size).with_stamp(stamp.clone());
+                version.e_tag = completed.e_tag;
+                version.version = completed.version;
+                return Ok(Some(version));
             }
-        }
-        Err(err) => {
-            // refused, or no answer: a first try that landed shows as our
-            // stamp on the object
-            let current = client.head().await?;
-            if let Some(current) = current.filter(|c| stamp.landed_as(c)) {
-                return Ok(Some(done(current)));
+            Ok(_) => {
+                // Ceph RGW names no entity tag: the object says what landed
+                return match client.head().await? {
+                    Some(current) if stamp.landed_as(&current) => Ok(Some(current)),
+                    current => Err(Error::conflict(client.url(), Some(base), current)),
+                };
             }
-            abort(client, s3, &id).await;
-            match err {
-                Error::Conflict { .. } => Err(client.conflict(&condition).await),
-                err if is_not_found(&err) => Ok(None),
-                err => Err(err),
-            }
+            Err(err) => err,
+        };
+        // refused, or no clear answer: a try that landed shows as our
+        // stamp on the object
+        let current = client.head().await?;
+        if let Some(current) = current.filter(|c| stamp.landed_as(c)) {
+            return Ok(Some(current));
         }
+        if (err.is_transient() || is_server_error(&err)) && attempt < COMPLETE_ATTEMPTS {
+            tracing::info!(error = %err, attempt, "completion failed, sending it again");
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            continue;
+        }
+        abort(client, s3, id).await;
+        return match err {
+            Error::Conflict { .. } => Err(client
+                .conflict(&WriteCondition::IfMatch(base.clone()))
+                .await),
+            err if is_not_found(&err) => Ok(None),
+            err => Err(err),
+        };
     }
 }
 
@@ -206,7 +238,9 @@ async fn send_parts(
                     )),
                 };
                 match result {
-                    Err(err) if err.is_transient() && attempt < PART_ATTEMPTS => {
+                    Err(err)
+                        if (err.is_transient() || is_server_error(&err)) && attempt < PART_ATTEMPTS =>
+                    {
                         tracing::info!(error = %err, part = number, "part interrupted, sending it again");
                     }
                     result => return result,

@@ -56,8 +56,6 @@ const ENCRYPTION: [(&str, &str); 3] = [
 /// percent-encoded as object_store sends them. Each request has the
 /// builder's connect and request timeouts (object_store's defaults: 5 s and
 /// 30 s) and is not retried.
-#[derive(Debug)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) struct S3Client {
     /// Signs and sends the requests.
     sender: Sender,
@@ -67,21 +65,31 @@ pub(super) struct S3Client {
     encryption: Headers,
 }
 
+/// Shows the bucket's URL only: the sender holds the credentials.
+impl std::fmt::Debug for S3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Client")
+            .field("bucket_url", &self.bucket_url)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The condition on which [`S3Client::complete`] may replace the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) enum Complete {
     /// Only if the object's entity tag is this one (`If-Match`).
     IfMatch(String),
-    /// Only if there is no object (`If-None-Match: *`).
+    /// Only if there is no object (`If-None-Match: *`). Pushes create
+    /// with a whole PUT; the client's tests use it.
+    #[cfg_attr(not(test), allow(dead_code))]
     IfNoneMatch,
-    /// Whatever is there.
+    /// Whatever is there. The client's tests use it.
+    #[cfg_attr(not(test), allow(dead_code))]
     Unconditional,
 }
 
 /// What a completed upload became.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) struct Completed {
     /// The object's entity tag as sent; `None` when empty (Ceph RGW 16).
     pub(super) e_tag: Option<String>,
@@ -92,7 +100,6 @@ pub(super) struct Completed {
 
 /// A multipart upload started and neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) struct Upload {
     /// Its id.
     pub(super) upload_id: String,
@@ -248,7 +255,6 @@ fn config_error(url: &str, reason: &str) -> Error {
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 impl S3Client {
     /// The client for the bucket `builder` names, configured as `builder`
     /// configures its store (endpoint, region, path or virtual-hosted
@@ -515,6 +521,23 @@ impl S3Client {
         let part = part_number.to_string();
         self.object_url(key, &[("partNumber", &part), ("uploadId", upload_id)])
     }
+}
+
+/// Whether `err` is a request of this client that the server answered
+/// with a 5xx status (a 200 whose body is an error included): one that may
+/// succeed when sent again.
+pub(super) fn is_server_error(err: &Error) -> bool {
+    let Error::Remote { source, .. } = err else {
+        return false;
+    };
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(cause) = at {
+        if let Some(failure) = cause.downcast_ref::<request::Failure>() {
+            return failure.is_server_error();
+        }
+        at = cause.source();
+    }
+    false
 }
 
 /// The body of a CompleteMultipartUpload of `parts`.

@@ -209,6 +209,16 @@ pub(super) enum Failure {
 }
 
 impl Failure {
+    /// Whether the server answered with a 5xx status, or a success whose
+    /// body is an `InternalError` or `SlowDown` error.
+    pub(super) fn is_server_error(&self) -> bool {
+        match self {
+            Failure::Refused { status, .. } if status.is_server_error() => true,
+            Failure::Refused { .. } => ["InternalError", "SlowDown"].contains(&self.code()),
+            _ => false,
+        }
+    }
+
     /// The failure the answer `status` with `body` to `request` is: `None`
     /// for a success whose body is not an S3 `<Error>` (a 200 may carry
     /// one, as a CompleteMultipartUpload or UploadPartCopy on Amazon S3).
