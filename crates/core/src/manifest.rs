@@ -222,6 +222,11 @@ impl Manifest {
     }
 
     /// The leaf size.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The leaf size.
     pub(crate) fn leaf(&self) -> u64 {
         self.leaf
     }

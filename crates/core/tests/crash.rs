@@ -51,9 +51,9 @@ const CHILD_VAR: &str = "S3SQLITE_CRASH_CHILD";
 /// The test that runs a child's role.
 const CHILD_TEST: &str = "child_runs_the_role_its_parent_names";
 /// Killed rounds per phase.
-const ROUNDS: usize = 60;
+const ROUNDS: usize = 40;
 /// Killed rounds of the incremental push phase.
-const INCREMENTAL_ROUNDS: usize = 30;
+const INCREMENTAL_ROUNDS: usize = 24;
 /// Kills mid-push the incremental phase must land, at least.
 const INCREMENTAL_KILLS: usize = 20;
 /// Killed rounds of the patch phase, whose kills land mid-operation in
@@ -521,10 +521,10 @@ fn push_phase(mut p: Phase, rounds: usize) -> Tally {
         child.expect(&format!("committed {id}"));
         committed.insert(id);
         tally.rounds += 1;
-        let delay = p.delay(push_time);
         let killed = match incremental {
-            true => child.kill_once_there(&record, delay, "pushed"),
-            false => child.kill_after(delay, "pushed"),
+            // within the first three quarters of the upload: between its parts
+            true => child.kill_once_there(&record, p.delay(push_time * 3 / 4), "pushed"),
+            false => child.kill_after(p.delay(push_time), "pushed"),
         };
         tally.killed += usize::from(killed);
 

@@ -18,7 +18,9 @@ use super::Replica;
 use super::state::sibling;
 use crate::hash::ContentHash;
 use crate::incremental::IncrementalUpload;
+use crate::manifest::Manifest;
 use crate::remote::{ChangedUpload, RemoteStore, observed};
+use crate::verify::HEADER_LEN;
 use crate::version::{RemoteVersion, Stamp, WriteCondition};
 use crate::{Error, ErrorChain, Result, files};
 
@@ -109,20 +111,21 @@ impl Replica {
         if !self.incremental_cleared() {
             return Ok(None);
         }
-        // the manifest kept for the local base describes the remote's
-        // bytes only when the remote's stamp names that same content
         let Some(base_hash) = base.stamp.as_ref().map(|s| s.content_hash) else {
             return Ok(None);
         };
-        let Some(before) = self.local_manifest(base_hash)? else {
+        let Some((before, header_rewritten)) = self.manifest_of_remote(base, base_hash)? else {
             return Ok(None);
         };
         let Some(after) = self.manifest_of(hash, path)? else {
             return Ok(None);
         };
-        let Some(changed) = after.changed_since(&before) else {
+        let Some(mut changed) = after.changed_since(&before) else {
             return Ok(None);
         };
+        if header_rewritten {
+            changed.push(0..HEADER_LEN as u64);
+        }
         let record = record_path(&self.path);
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -143,6 +146,35 @@ impl Replica {
             files::remove_file_if_exists(&record)?;
         }
         sent
+    }
+
+    /// A manifest of the remote version `base`, whose content hash is
+    /// `base_hash`, from the one kept beside the local copy; with whether
+    /// it is the local copy's own, whose header alone differs from the
+    /// remote's.
+    ///
+    /// The kept manifest is the remote's when the stamp names its content.
+    /// Otherwise, for the replica's own base only, it may be the manifest of
+    /// the local copy at that base after a journal mode rewrote the
+    /// header's bookkeeping bytes and the replica recorded the copy as
+    /// still clean (`absorb_header_rewrite`, which checked that the rest of
+    /// the file is the remote's): every leaf but the first then holds the
+    /// remote's bytes.
+    fn manifest_of_remote(
+        &self,
+        base: &RemoteVersion,
+        base_hash: ContentHash,
+    ) -> Result<Option<(Manifest, bool)>> {
+        if let Some(manifest) = self.local_manifest(base_hash)? {
+            return Ok(Some((manifest, false)));
+        }
+        let ours = self.base().is_some_and(|b| b.same_object(base));
+        let local = self.state.as_ref().and_then(|s| s.base_hash);
+        let Some(local) = local.filter(|h| ours && *h != base_hash) else {
+            return Ok(None);
+        };
+        let manifest = self.local_manifest(local)?;
+        Ok(manifest.filter(|m| m.len() == base.size).map(|m| (m, true)))
     }
 
     /// Aborts the multipart upload a push that died left, if the record
