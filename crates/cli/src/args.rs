@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Keep a SQLite database in S3: pull it, push it back on condition that
 /// nobody else changed it, see where a copy stands, check a store, query it.
 ///
-/// S3 settings come from the usual AWS_* variables (AWS_REGION,
-/// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, credentials). Exit codes: 0 done,
+/// S3 settings come from the flags, the usual AWS_* variables (AWS_REGION,
+/// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, credentials) and the AWS profile
+/// files, as the AWS CLI reads them. Exit codes: 0 done,
 /// 1 error, 2 bad arguments, 3 conflict, 4 store not safe (`check`).
 #[derive(Debug, Parser)]
 #[command(name = "s3sqlite", version, max_term_width = 100)]
@@ -25,9 +26,22 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
-    /// The S3 endpoint, e.g. http://localhost:4566 (else AWS_ENDPOINT_URL).
+    /// The S3 endpoint, e.g. http://localhost:4566 (else AWS_ENDPOINT_URL,
+    /// else the profile's endpoint_url).
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
+
+    /// The AWS profile whose credentials, region and endpoint to use, from
+    /// ~/.aws/config and ~/.aws/credentials (else AWS_PROFILE, else
+    /// `default`; keys in AWS_ACCESS_KEY_ID win over those two, not over
+    /// this flag).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// The S3 region (else AWS_REGION, else the profile's region, else
+    /// us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) region: Option<String>,
 
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -38,6 +38,14 @@ pub(crate) enum Error {
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
 
+    /// `--profile` was given to a build without the `aws-config` feature.
+    #[cfg_attr(feature = "aws-config", allow(dead_code))]
+    #[error(
+        "--profile {profile}: this build of s3sqlite reads no AWS profiles (it lacks the \
+         `aws-config` feature); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead"
+    )]
+    NoProfiles { profile: String },
+
     /// The async runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -104,8 +112,15 @@ impl Error {
                     "move the file away, or pull to another path".to_owned()
                 }
                 E::BucketNotFound { .. } | E::Remote { .. } => {
-                    "check the URL, the AWS_* variables and --endpoint".to_owned()
+                    "check the URL, the AWS_* variables, --endpoint and --profile".to_owned()
                 }
+                E::CredentialsRefused { .. } => {
+                    "fix the credentials, or pick others with --profile or AWS_PROFILE".to_owned()
+                }
+                E::WrongRegion {
+                    bucket_region: Some(region),
+                    ..
+                } => format!("add --region {region}"),
                 E::JournalPending { .. } => {
                     "open the database once with SQLite (or close the application using it) \
                      so that it puts its -wal or -journal into the file"

@@ -1,4 +1,4 @@
-//! Remotes from URLs and the `--endpoint` flag, and the local paths named
+//! Remotes from URLs and the `--endpoint`, `--profile` and `--region` flags, and the local paths named
 //! for them.
 
 use std::path::PathBuf;
@@ -7,15 +7,39 @@ use s3sqlite_core::ObjectStoreRemote;
 
 use crate::error::Error;
 
-/// The remote at `url`, through `endpoint` when one is given (an `http://`
-/// endpoint allows plain HTTP).
-pub(crate) fn open(url: &str, endpoint: Option<&str>) -> Result<ObjectStoreRemote, Error> {
+/// The store flags every command takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StoreFlags<'a> {
+    /// `--endpoint`.
+    pub(crate) endpoint: Option<&'a str>,
+    /// `--profile`.
+    pub(crate) profile: Option<&'a str>,
+    /// `--region`.
+    pub(crate) region: Option<&'a str>,
+}
+
+/// The remote at `url`, with the store `flags` given: an `http://`
+/// endpoint allows plain HTTP.
+pub(crate) fn open(url: &str, flags: &StoreFlags<'_>) -> Result<ObjectStoreRemote, Error> {
     let mut builder = ObjectStoreRemote::builder(url);
-    if let Some(endpoint) = endpoint {
+    if let Some(endpoint) = flags.endpoint {
         builder = builder.with_endpoint(endpoint);
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
+    }
+    if let Some(region) = flags.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(profile) = flags.profile {
+        #[cfg(feature = "aws-config")]
+        {
+            builder = builder.with_profile(profile);
+        }
+        #[cfg(not(feature = "aws-config"))]
+        return Err(Error::NoProfiles {
+            profile: profile.to_owned(),
+        });
     }
     Ok(builder.build()?)
 }

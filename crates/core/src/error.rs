@@ -7,6 +7,7 @@ use crate::hash::ContentHash;
 use crate::version::RemoteVersion;
 
 mod chain;
+pub(crate) mod refusal;
 
 pub use self::chain::ErrorChain;
 
@@ -115,6 +116,50 @@ pub enum Error {
         /// The store's refusal of the object.
         #[source]
         source: object_store::Error,
+    },
+
+    /// The store refused the credentials themselves: an access key it does
+    /// not know, a secret that does not match the key, or an expired
+    /// session token.
+    #[error(
+        "{url}: the store refused the credentials from {credentials} ({code}): {}",
+        refusal::hint(code)
+    )]
+    CredentialsRefused {
+        /// The remote URL.
+        url: String,
+        /// Where the credentials came from, e.g. `AWS profile "dev"`.
+        credentials: String,
+        /// S3's error code, e.g. `SignatureDoesNotMatch`.
+        code: String,
+        /// The store's refusal.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+
+    /// No credentials could be found to sign the requests with: the
+    /// message says where they were looked for and why none came.
+    #[error("{url}: {reason}")]
+    NoCredentials {
+        /// The remote URL.
+        url: String,
+        /// Where the credentials were looked for, and what failed.
+        reason: String,
+    },
+
+    /// The bucket is in another region than the one requests are signed
+    /// for: S3 answered with a redirect.
+    #[error("{url}: {}", refusal::region_hint(region, bucket_region.as_deref()))]
+    WrongRegion {
+        /// The remote URL.
+        url: String,
+        /// The region requests were signed for.
+        region: String,
+        /// The bucket's region, when S3 said (`x-amz-bucket-region`).
+        bucket_region: Option<String>,
+        /// The store's answer.
+        #[source]
+        source: Box<object_store::Error>,
     },
 
     /// The remote object does not exist and the replica may not create it.

@@ -87,6 +87,9 @@ struct State {
     /// Refuses every read of an object (GET or HEAD that is not a
     /// listing) with 403.
     deny_reads: bool,
+    /// Answers every request as S3 answers one sent to another region than
+    /// the bucket's, which is this one.
+    bucket_region: Option<String>,
 }
 
 impl fmt::Debug for State {
@@ -97,6 +100,7 @@ impl fmt::Debug for State {
             .field("completes_lost", &self.completes_lost)
             .field("deny_listing", &self.deny_listing)
             .field("deny_reads", &self.deny_reads)
+            .field("bucket_region", &self.bucket_region)
             .field(
                 "before_pinned_gets",
                 &self.before_pinned_gets.as_ref().map(|(times, _)| times),
@@ -207,6 +211,14 @@ impl HttpLog {
         self.lock().deny_reads = true;
     }
 
+    /// From now on, answers every request, without sending it, as S3
+    /// answers one signed for another region than the bucket's:
+    /// `301 PermanentRedirect` with no `Location`, and the bucket's region
+    /// `region` in `x-amz-bucket-region`.
+    pub fn redirect_to_region(&self, region: &str) {
+        self.lock().bucket_region = Some(region.to_owned());
+    }
+
     /// Runs `action` to its end just before each of the next `times` GETs
     /// that carry `If-Match` goes out: the parts of a download pinned to a
     /// version, so that `action` can move the remote in between, at an
@@ -297,13 +309,16 @@ impl HttpService for LogService {
                 .query()
                 .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("list-type=")));
         let reads = matches!(*request.method(), http::Method::GET | http::Method::HEAD) && !lists;
-        let (lost, deny_listing, deny_reads) = {
+        let (lost, deny_listing, deny_reads, bucket_region) = {
             let state = self.log.lock();
             let lost = state.completes_lost.first().copied().filter(|_| completes);
-            (lost, state.deny_listing, state.deny_reads)
+            let region = state.bucket_region.clone();
+            (lost, state.deny_listing, state.deny_reads, region)
         };
-        let result = match lost {
-            Some((status, false)) => {
+        let head = request.method() == http::Method::HEAD;
+        let result = match (lost, bucket_region) {
+            (_, Some(region)) => Ok(permanent_redirect(&region, head)),
+            (Some((status, false)), None) => {
                 self.log.lock().completes_lost.remove(0);
                 Ok(internal_error(status))
             }
@@ -349,6 +364,27 @@ fn access_denied() -> HttpResponse {
         .status(http::StatusCode::FORBIDDEN)
         .header(http::header::CONTENT_TYPE, "application/xml")
         .body(body.to_owned().into())
+        .expect("a valid response")
+}
+
+/// S3's `301 PermanentRedirect` to the bucket's `region`: a body only when
+/// the request is not a `HEAD`.
+fn permanent_redirect(region: &str, head: bool) -> HttpResponse {
+    let body = match head {
+        true => String::new(),
+        false => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to \
+             access must be addressed using the specified endpoint. Please send all future \
+             requests to this endpoint.</Message>\
+             <Endpoint>s3.{region}.amazonaws.com</Endpoint></Error>"
+        ),
+    };
+    http::Response::builder()
+        .status(http::StatusCode::MOVED_PERMANENTLY)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .header("x-amz-bucket-region", region)
+        .body(body.into())
         .expect("a valid response")
 }
 

@@ -83,6 +83,7 @@
 #[doc = include_str!("../README.md")]
 pub struct CrateReadme;
 
+mod aws_home;
 mod backend;
 mod careless;
 mod db;
@@ -99,6 +100,7 @@ mod server;
 mod silent;
 mod unique;
 
+pub use crate::aws_home::AwsHome;
 pub use crate::backend::{Backend, Fixture};
 pub use crate::careless::{CarelessStore, careless_remote};
 pub use crate::db::{

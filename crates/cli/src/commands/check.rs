@@ -19,7 +19,7 @@ pub(crate) async fn run(
     rounds: usize,
     body_size: usize,
 ) -> Result<ExitCode, Error> {
-    let remote = remote::open(prefix, context.endpoint)?;
+    let remote = remote::open(prefix, &context.store)?;
     let options = ProbeOptions::new()
         .with_writers(writers)
         .with_rounds(rounds)

@@ -9,12 +9,13 @@ use s3sqlite_rusqlite::{ChangesetMerge, recover_local};
 use crate::args::Policy;
 use crate::output::Output;
 use crate::progress::Bars;
+use crate::remote::StoreFlags;
 
 /// What every command shares: the flags and where results go.
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
-    /// `--endpoint`.
-    pub(crate) endpoint: Option<&'a str>,
+    /// `--endpoint`, `--profile` and `--region`.
+    pub(crate) store: StoreFlags<'a>,
     /// Where results go.
     pub(crate) output: &'a Output,
     /// Whether transfers draw progress bars.

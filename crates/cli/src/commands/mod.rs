@@ -13,11 +13,16 @@ use self::context::Context;
 use crate::args::{Cli, Command};
 use crate::error::Error;
 use crate::output::Output;
+use crate::remote::StoreFlags;
 
 /// Runs the command `cli` names; the exit code when it ran to the end.
 pub(crate) async fn run(cli: &Cli, output: &Output, bars: bool) -> Result<ExitCode, Error> {
     let context = Context {
-        endpoint: cli.endpoint.as_deref(),
+        store: StoreFlags {
+            endpoint: cli.endpoint.as_deref(),
+            profile: cli.profile.as_deref(),
+            region: cli.region.as_deref(),
+        },
         output,
         bars,
     };

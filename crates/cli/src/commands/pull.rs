@@ -28,7 +28,7 @@ pub(crate) async fn run(
         Some(path) => path.to_owned(),
         None => remote::local_path_for(url)?,
     };
-    let remote = remote::open(url, context.endpoint)?;
+    let remote = remote::open(url, &context.store)?;
     let options = context
         .replica_options(&path, policy)
         .with_create_if_missing(create);

@@ -23,7 +23,7 @@ pub(crate) async fn run(
     let url = Replica::tracked_url(path)?.ok_or_else(|| Error::NotAReplica {
         path: path.to_owned(),
     })?;
-    let remote = remote::open(&url, context.endpoint)?;
+    let remote = remote::open(&url, &context.store)?;
     // a diverged copy meets the policy at open already
     let mut replica = Replica::open(remote, context.replica_options(path, policy)).await?;
     let opened = replica.opened().clone();

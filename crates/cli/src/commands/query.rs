@@ -29,7 +29,7 @@ pub(crate) async fn run(context: &Context<'_>, url: &str, sql: &str) -> Result<E
             source,
         })?;
     let path = dir.path().join("query.db");
-    let remote = remote::open(url, context.endpoint)?;
+    let remote = remote::open(url, &context.store)?;
     let options = context
         .replica_options(&path, Policy::Fail)
         .with_create_if_missing(false);

@@ -24,7 +24,7 @@ pub(crate) async fn run(context: &Context<'_>, target: &str) -> Result<ExitCode,
             (url, path)
         }
     };
-    let remote = remote::open(&url, context.endpoint)?;
+    let remote = remote::open(&url, &context.store)?;
     let seen = Replica::inspect(remote, ReplicaOptions::new().with_local_path(&path)).await?;
     let inspected = serde_json::to_value(&seen).expect("an inspection serializes");
     let value = json!({

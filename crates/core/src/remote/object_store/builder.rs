@@ -69,6 +69,35 @@ impl ObjectStoreRemoteBuilder {
         self.with_option("aws_region", region)
     }
 
+    /// Signs with the credentials of the AWS profile `name` (from
+    /// `~/.aws/config` and `~/.aws/credentials`: static keys, `role_arn`
+    /// with `source_profile`, SSO or `credential_process`), and takes the
+    /// profile's region and endpoint where neither the builder nor the
+    /// environment set them; as `aws --profile NAME` does, the profile wins
+    /// over keys in the environment.
+    ///
+    /// By default, the AWS CLI's chain: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`, then the profile `AWS_PROFILE` names (or
+    /// `default`), then web identity, container and instance credentials.
+    /// Credentials set with [`with_option`](Self::with_option) win over
+    /// both.
+    ///
+    /// ```no_run
+    /// # fn main() -> s3sqlite_core::Result<()> {
+    /// use s3sqlite_core::ObjectStoreRemote;
+    ///
+    /// let remote = ObjectStoreRemote::builder("s3://my-bucket/app.db")
+    ///     .with_profile("dev")
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "aws-config")]
+    pub fn with_profile(mut self, name: impl Into<String>) -> Self {
+        self.network.profile = Some(name.into());
+        self
+    }
+
     /// Sets server-side encryption for what the remote writes (S3 only; see
     /// [`Encryption`]).
     ///

@@ -115,6 +115,30 @@ impl Client {
     }
 
     pub(super) fn error(&self, source: object_store::Error) -> Error {
+        #[cfg(feature = "aws-config")]
+        if let Some(failed) = find::<super::aws_chain::LoadFailed>(&source) {
+            return Error::NoCredentials {
+                url: self.url.clone(),
+                reason: failed.to_string(),
+            };
+        }
+        if let Some(code) = credential_code(&source) {
+            return self.refused(code, source);
+        }
+        #[cfg(feature = "aws")]
+        if is_wrong_region(&source)
+            && let Backend::S3 {
+                multipart: Some(s3),
+                ..
+            } = &self.backend
+        {
+            return Error::WrongRegion {
+                url: self.url.clone(),
+                region: s3.region().to_owned(),
+                bucket_region: None,
+                source: Box::new(source),
+            };
+        }
         Error::Remote {
             url: self.url.clone(),
             source,
@@ -169,7 +193,57 @@ impl Client {
             Err(err @ object_store::Error::PermissionDenied { .. }) if self.is_cloud() => {
                 Err(self.forbidden(err).await)
             }
+            #[cfg(feature = "aws")]
+            Err(err) if is_wrong_region(&err) => Err(self.wrong_region(err).await),
             Err(err) => Err(self.error(err)),
+        }
+    }
+
+    /// The error for a request S3 redirected to another region (`err`),
+    /// naming the bucket's region when a `HEAD` of the bucket tells it.
+    #[cfg(feature = "aws")]
+    async fn wrong_region(&self, err: object_store::Error) -> Error {
+        let Backend::S3 {
+            multipart: Some(s3),
+            ..
+        } = &self.backend
+        else {
+            return self.error(err);
+        };
+        Error::WrongRegion {
+            url: self.url.clone(),
+            region: s3.region().to_owned(),
+            bucket_region: s3.bucket_region().await,
+            source: Box::new(err),
+        }
+    }
+
+    /// [`Error::CredentialsRefused`] for `source`, refused with `code`.
+    fn refused(&self, code: &str, source: object_store::Error) -> Error {
+        Error::CredentialsRefused {
+            url: self.url.clone(),
+            credentials: self.credential_source(),
+            code: code.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Where the store's credentials come from, in words.
+    fn credential_source(&self) -> String {
+        #[cfg(feature = "aws-config")]
+        if let Backend::S3 {
+            chain: Some(chain), ..
+        } = &self.backend
+        {
+            return chain.source();
+        }
+        let from_env = std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
+        match &self.backend {
+            #[cfg(feature = "aws")]
+            Backend::S3 { .. } if from_env => {
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment".to_owned()
+            }
+            _ => "the store's configuration".to_owned(),
         }
     }
 
@@ -191,10 +265,12 @@ impl Client {
         let url = self.url.clone();
         let mut listing = self.store.list(Some(&self.key));
         match listing.next().await {
-            Some(Err(listed)) if is_forbidden(&listed) => {
-                Error::MissingOrForbidden { url, source: err }
-            }
-            Some(Err(_)) => self.error(err),
+            // a HEAD's refusal has no body: the listing's names the cause
+            Some(Err(listed)) => match credential_code(&listed) {
+                Some(code) => self.refused(code, listed),
+                None if is_forbidden(&listed) => Error::MissingOrForbidden { url, source: err },
+                None => self.error(err),
+            },
             _ => Error::AccessDenied { url, source: err },
         }
     }
@@ -331,6 +407,41 @@ fn mentions_missing_bucket(err: &object_store::Error) -> bool {
 pub(crate) fn is_forbidden(err: &object_store::Error) -> bool {
     matches!(err, object_store::Error::PermissionDenied { .. })
         || mentions(err, &["403 Forbidden", "<Code>AccessDenied</Code>"])
+}
+
+/// The S3 error code with which the store refused the credentials
+/// themselves, if `err` is such a refusal.
+fn credential_code(err: &object_store::Error) -> Option<&'static str> {
+    let codes = crate::error::refusal::CREDENTIAL_CODES;
+    codes.into_iter().find(|code| mentions(err, &[code]))
+}
+
+/// Whether S3 redirected the request to the bucket's region: object_store
+/// reports a redirect without `Location`, S3 a `PermanentRedirect` or a
+/// signature for the wrong region.
+#[cfg(feature = "aws")]
+fn is_wrong_region(err: &object_store::Error) -> bool {
+    mentions(
+        err,
+        &[
+            "incorrectly configured region",
+            "<Code>PermanentRedirect</Code>",
+            "<Code>AuthorizationHeaderMalformed</Code>",
+        ],
+    )
+}
+
+/// The first error of type `T` in the chain of `err`.
+#[cfg(feature = "aws-config")]
+fn find<T: std::error::Error + 'static>(err: &object_store::Error) -> Option<&T> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// Whether a message in the error chain of `err` holds one of `needles`.

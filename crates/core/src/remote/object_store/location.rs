@@ -32,6 +32,9 @@ pub(crate) enum Backend {
         /// Whether the endpoint is Amazon S3's own: none set, or a host
         /// under `amazonaws.com`.
         amazon: bool,
+        /// The AWS SDK's credential chain, when it signs the requests.
+        #[cfg(feature = "aws-config")]
+        chain: Option<Arc<super::aws_chain::AwsChain>>,
     },
     /// Google Cloud Storage or Azure Blob Storage.
     #[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
@@ -73,6 +76,9 @@ pub(crate) struct Network {
     /// Set on the builder; else object_store's reqwest client.
     #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
     pub(crate) connector: Option<SharedConnector>,
+    /// The AWS profile named on the builder; else `AWS_PROFILE`'s.
+    #[cfg(feature = "aws-config")]
+    pub(crate) profile: Option<String>,
 }
 
 /// An [`HttpConnector`](object_store::client::HttpConnector) the builder
@@ -314,6 +320,13 @@ impl Location {
             "s3" | "s3sqlite" => {
                 let builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
                 let builder = self.configure(builder, options, network)?;
+                #[cfg(feature = "aws-config")]
+                let (builder, chain) = super::aws_chain::apply(
+                    builder,
+                    &self.url,
+                    network.profile.as_deref(),
+                    options,
+                )?;
                 let store = builder.clone().build().map_err(|e| self.config_error(e))?;
                 let connector = network.connector.clone().map(|c| c.0);
                 let multipart = match super::s3::S3Client::new(&builder, &store, connector) {
@@ -324,7 +337,13 @@ impl Location {
                     }
                 };
                 let amazon = is_amazon(&builder);
-                Ok((Arc::new(store), Backend::S3 { multipart, amazon }))
+                let backend = Backend::S3 {
+                    multipart,
+                    amazon,
+                    #[cfg(feature = "aws-config")]
+                    chain,
+                };
+                Ok((Arc::new(store), backend))
             }
             #[cfg(feature = "gcp")]
             "gs" => {

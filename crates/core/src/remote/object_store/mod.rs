@@ -1,5 +1,7 @@
 //! [`ObjectStoreRemote`]: the built-in remote over any object_store backend.
 
+#[cfg(feature = "aws-config")]
+mod aws_chain;
 mod builder;
 mod client;
 mod download;
@@ -307,6 +309,7 @@ impl RemoteStore for ObjectStoreRemote {
         if let Backend::S3 {
             multipart: Some(_),
             amazon: true,
+            ..
         } = self.client.backend()
         {
             return true;

@@ -309,6 +309,21 @@ impl S3Client {
         })
     }
 
+    /// The region requests are signed for.
+    pub(super) fn region(&self) -> &str {
+        &self.sender.region
+    }
+
+    /// The bucket's region as S3 gives it in `x-amz-bucket-region` to a
+    /// `HEAD` of the bucket, answered in any region; `None` when the store
+    /// does not say.
+    pub(super) async fn bucket_region(&self) -> Option<String> {
+        let region = self
+            .sender
+            .head_header(&self.bucket_url, "x-amz-bucket-region");
+        region.await
+    }
+
     /// Starts a multipart upload to `key` whose object will carry
     /// `metadata` (`x-amz-meta-NAME: value`); returns its upload id.
     ///

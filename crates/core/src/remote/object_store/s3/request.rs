@@ -47,6 +47,18 @@ impl Sender {
         }
     }
 
+    /// The header `name` of the answer to a signed `HEAD` of `url`, whatever
+    /// its status (S3 sends `x-amz-bucket-region` with a redirect or a
+    /// refusal too); `None` when the request fails or the header is absent.
+    pub(super) async fn head_header(&self, url: &str, name: &str) -> Option<String> {
+        let request = Request::builder().method(Method::HEAD).uri(url);
+        let mut request = request.body(Bytes::new().into()).ok()?;
+        self.sign(&mut request).await.ok()?;
+        let response = self.http.execute(request).await.ok()?;
+        let value = response.headers().get(name)?.to_str().ok()?;
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+
     /// Adds the SigV4 headers to `request`, with credentials asked for now;
     /// the body's SHA-256 is part of the signature unless payloads go
     /// unsigned.
