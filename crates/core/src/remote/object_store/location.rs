@@ -327,6 +327,13 @@ impl Location {
                     network.profile.as_deref(),
                     options,
                 )?;
+                let setting = |key| builder.get_config_value(&key);
+                tracing::debug!(
+                    url = %self.url,
+                    region = setting(AmazonS3ConfigKey::Region).as_deref().unwrap_or("us-east-1"),
+                    endpoint = setting(AmazonS3ConfigKey::Endpoint).as_deref().unwrap_or("Amazon S3"),
+                    "S3 settings"
+                );
                 let store = builder.clone().build().map_err(|e| self.config_error(e))?;
                 let connector = network.connector.clone().map(|c| c.0);
                 let multipart = match super::s3::S3Client::new(&builder, &store, connector) {
