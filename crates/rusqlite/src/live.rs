@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use s3sqlite_core::{LiveReplace, async_trait};
 
+/// How long the checkpoint after a restore waits for readers to let go.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
+
 /// A [`LiveReplace`] that writes another database file into the database at
 /// a path through SQLite's online backup API, on a connection of its own,
 /// while other connections keep it open: they see the new content at their
@@ -53,7 +56,8 @@ fn restore(path: &Path, db: &Path) -> s3sqlite_core::Result<()> {
     // in WAL mode the restored pages sit in the WAL: move them into the main
     // file, so that the file holds what was restored and reads as clean;
     // readers may keep the checkpoint from completing, which only leaves
-    // that to the next sync
+    // that to the next sync: so wait for them briefly, not a busy timeout
+    conn.busy_timeout(CHECKPOINT_WAIT).map_err(failed)?;
     let _busy: i64 = conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
         .map_err(failed)?;
