@@ -1,15 +1,15 @@
 //! The crate's one error type.
 
-use std::fmt;
 use std::path::PathBuf;
 
-use crate::hash::ContentHash;
 use crate::version::RemoteVersion;
 
 mod chain;
+mod corruption;
 pub(crate) mod refusal;
 
 pub use self::chain::ErrorChain;
+pub use self::corruption::Corruption;
 
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -98,6 +98,20 @@ pub enum Error {
         /// The store's refusal.
         #[source]
         source: object_store::Error,
+    },
+
+    /// S3 refused to write the object (403 Forbidden): the credentials lack
+    /// `s3:PutObject` on the key.
+    #[error(
+        "writing {url} was refused (403 Forbidden): the credentials lack s3:PutObject on it; \
+         nothing was written"
+    )]
+    WriteDenied {
+        /// The remote URL.
+        url: String,
+        /// The store's refusal.
+        #[source]
+        source: Box<object_store::Error>,
     },
 
     /// S3 answered 403 Forbidden for the object and refused to list its
@@ -504,72 +518,10 @@ impl Error {
     }
 }
 
-/// How a remote object differs from the database it should be; see
-/// [`Error::Corrupt`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Corruption {
-    /// The object is not the size its uploader's stamp announced: a torn
-    /// upload that the store kept.
-    SizeMismatch {
-        /// The size the stamp announced.
-        expected: u64,
-        /// The object's size.
-        actual: u64,
-    },
-    /// The bytes do not hash to the stamp's content hash.
-    HashMismatch {
-        /// The hash the stamp announced.
-        expected: ContentHash,
-        /// The hash of the bytes received.
-        actual: ContentHash,
-    },
-    /// The object is shorter than a database header.
-    ShortHeader {
-        /// The object's size.
-        actual: u64,
-    },
-    /// The header's page size times page count is not the object's size.
-    HeaderSize {
-        /// The page size the header gives.
-        page_size: u32,
-        /// The page count the header gives.
-        page_count: u32,
-        /// The object's size.
-        actual: u64,
-    },
-}
-
-impl fmt::Display for Corruption {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Corruption::SizeMismatch { expected, actual } => write!(
-                f,
-                "it holds {actual} bytes where its upload sent {expected} (a torn upload)"
-            ),
-            Corruption::HashMismatch { expected, actual } => write!(
-                f,
-                "its bytes hash to {actual} where its upload recorded {expected}"
-            ),
-            Corruption::ShortHeader { actual } => write!(
-                f,
-                "it holds {actual} bytes, fewer than a database header's 100"
-            ),
-            Corruption::HeaderSize {
-                page_size,
-                page_count,
-                actual,
-            } => write!(
-                f,
-                "its header says {page_count} pages of {page_size} bytes ({} bytes) and it holds {actual}",
-                u64::from(*page_size) * u64::from(*page_count)
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+
     use super::*;
 
     /// An error with a message and an optional source.

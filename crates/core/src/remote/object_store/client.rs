@@ -326,6 +326,12 @@ impl Client {
             Err(object_store::Error::NotFound { .. }) => Err(Error::BucketNotFound {
                 url: self.url.clone(),
             }),
+            Err(err) if is_forbidden(&err) && credential_code(&err).is_none() => {
+                Err(Error::WriteDenied {
+                    url: self.url.clone(),
+                    source: Box::new(err),
+                })
+            }
             Err(err) if *condition != WriteCondition::Overwrite => {
                 self.settle(condition, stamp, err).await
             }

@@ -318,7 +318,14 @@ impl Location {
             // detects
             #[cfg(feature = "aws")]
             "s3" | "s3sqlite" => {
-                let builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+                // a manifest is removed alone: a plain DELETE needs
+                // s3:DeleteObject on its key only, where Ceph RGW 16 also
+                // checks it on the bucket for DeleteObjects (`POST ?delete`);
+                // AWS_DISABLE_BULK_DELETE or an option still decide
+                if std::env::var_os("AWS_DISABLE_BULK_DELETE").is_none() {
+                    builder = builder.with_config(AmazonS3ConfigKey::DisableBulkDelete, "true");
+                }
                 let builder = self.configure(builder, options, network)?;
                 #[cfg(feature = "aws-config")]
                 let (builder, chain) = super::aws_chain::apply(
