@@ -59,8 +59,9 @@ pub struct DocsCrashSafety;
 #[doc = include_str!("../../../docs/performance.md")]
 pub struct DocsPerformance;
 
-/// `docs/credentials.md`, its examples run as doctests.
-#[cfg(doctest)]
+/// `docs/credentials.md`, its examples run as doctests (one names an AWS
+/// profile, which needs the feature `aws-config`).
+#[cfg(all(doctest, feature = "aws-config"))]
 #[doc = include_str!("../../../docs/credentials.md")]
 pub struct DocsCredentials;
 
