@@ -6,7 +6,7 @@ use std::fmt;
 use crate::hash::ContentHash;
 
 /// How a remote object differs from the database it should be; see
-/// [`Error::Corrupt`].
+/// [`Error::Corrupt`](super::Error::Corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Corruption {

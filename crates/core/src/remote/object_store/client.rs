@@ -237,10 +237,9 @@ impl Client {
         {
             return chain.source();
         }
-        let from_env = std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
         match &self.backend {
             #[cfg(feature = "aws")]
-            Backend::S3 { .. } if from_env => {
+            Backend::S3 { .. } if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() => {
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment".to_owned()
             }
             _ => "the store's configuration".to_owned(),
