@@ -10,10 +10,10 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{put_raw, remote_bytes};
+use common::{build, put_raw, remote_bytes, update};
 use rusqlite::Connection;
 use s3sqlite_core::{ContentHash, RemoteStore, Replica, ReplicaOptions, SyncAction};
-use s3sqlite_testkit::{FaultyRemote, Fixture, Op, pad_database};
+use s3sqlite_testkit::{FaultyRemote, Fixture, Op};
 
 /// The size of the database of the main test: 64 MiB of padding and a
 /// small table.
@@ -36,28 +36,6 @@ s3sqlite_testkit::backend_tests!(
     a_failed_range_download_leaves_the_local_copy_as_it_was,
     a_version_that_mostly_changed_is_downloaded_whole,
 );
-
-/// Creates a database of `mib` MiB of padding and `rows` rows in table
-/// `t(id, v)` at `path`.
-fn build(path: &Path, mib: u64, rows: i64) {
-    let conn = Connection::open(path).unwrap();
-    pad_database(&conn, mib).unwrap();
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-        .unwrap();
-    for id in 0..rows {
-        conn.execute("INSERT INTO t VALUES (?1, 'row')", [id])
-            .unwrap();
-    }
-    conn.close().unwrap();
-}
-
-/// Sets the value of row `id` in the database at `path`.
-fn update(path: &Path, id: i64, value: &str) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute("UPDATE t SET v = ?2 WHERE id = ?1", (id, value))
-        .unwrap();
-    conn.close().unwrap();
-}
 
 fn value(path: &Path, id: i64) -> String {
     Connection::open(path)

@@ -11,38 +11,17 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::remote_bytes;
+use common::{build, remote_bytes, update};
 use rusqlite::Connection;
 use s3sqlite_core::{
     ContentHash, Error, IncrementalUpload, RemoteStore, Replica, ReplicaOptions, SyncAction,
 };
-use s3sqlite_testkit::{Backend, Fixture, HttpLog, pad_database};
+use s3sqlite_testkit::{Backend, Fixture, HttpLog};
 
 /// The padding of the database: 8 parts of 8 MiB.
 const PAD_MIB: u64 = 64;
 /// One part.
 const PART: u64 = 8 << 20;
-
-fn build(path: &Path) {
-    let conn = Connection::open(path).unwrap();
-    pad_database(&conn, PAD_MIB).unwrap();
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-        .unwrap();
-    for id in 0..100 {
-        conn.execute("INSERT INTO t VALUES (?1, 'row')", [id])
-            .unwrap();
-    }
-    conn.close().unwrap();
-}
-
-fn update(path: &Path, id: i64, value: &str) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute("UPDATE t SET v = ?2 WHERE id = ?1", (id, value))
-        .unwrap();
-    conn.close().unwrap();
-}
 
 fn on() -> ReplicaOptions {
     ReplicaOptions::new().with_incremental_upload(IncrementalUpload::On)
@@ -57,7 +36,7 @@ async fn localstack() -> Fixture {
 /// A replica that created `name` (64 MiB) and pushed it whole.
 async fn created(fx: &Fixture, name: &str, local: &str) -> Replica {
     let mut a = fx.open(name, local, on()).await.unwrap();
-    build(a.local_path());
+    build(a.local_path(), PAD_MIB, 100);
     let first = a.push().await.unwrap();
     assert_eq!(
         first.parts_sent + first.parts_copied,
@@ -188,7 +167,7 @@ async fn auto_is_one_whole_put_on(backend: Backend) {
     )
     .await
     .unwrap();
-    build(a.local_path());
+    build(a.local_path(), PAD_MIB, 100);
     a.push().await.unwrap();
     update(a.local_path(), 3, "changed");
     log.clear();
@@ -233,7 +212,7 @@ async fn logged(fx: &Fixture, name: &str, log: &HttpLog) -> Replica {
     let mut a = Replica::open(fx.logged_remote(name, log), options)
         .await
         .unwrap();
-    build(a.local_path());
+    build(a.local_path(), PAD_MIB, 100);
     a.push().await.unwrap();
     a
 }

@@ -8,13 +8,24 @@
 //! such credentials (`HttpLog::deny_listing`, `HttpLog::deny_reads`), on
 //! LocalStack and Ceph RGW.
 
-use s3sqlite_core::{Error, RemoteStore, Replica, ReplicaOptions};
+use s3sqlite_core::{Error, RemoteStore, RemoteVersion, Replica, ReplicaOptions};
 use s3sqlite_testkit::{Backend, Fixture, HttpLog};
 
 async fn fixture(backend: Backend) -> Fixture {
     Fixture::new(backend)
         .await
         .unwrap_or_else(|e| panic!("{backend} fixture: {e}"))
+}
+
+/// Pushes a database to `app.db` as another writer would; its version.
+async fn push_app_db(fx: &Fixture) -> RemoteVersion {
+    let mut writer = fx
+        .open("app.db", "writer.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    std::fs::write(writer.local_path(), b"SQLite format 3\0 written").unwrap();
+    writer.push().await.unwrap();
+    fx.remote("app.db").head().await.unwrap().unwrap()
 }
 
 /// A first open of a key nobody pushed, with listing refused: the error
@@ -44,13 +55,7 @@ async fn a_missing_key_without_listing_names_the_permission(backend: Backend) {
 /// local copy and the remote stay as they were.
 async fn a_refused_read_names_the_permission(backend: Backend) {
     let fx = fixture(backend).await;
-    let mut writer = fx
-        .open("app.db", "writer.db", ReplicaOptions::new())
-        .await
-        .unwrap();
-    std::fs::write(writer.local_path(), b"SQLite format 3\0 written").unwrap();
-    writer.push().await.unwrap();
-    let before = fx.remote("app.db").head().await.unwrap().unwrap();
+    let before = push_app_db(&fx).await;
 
     let log = HttpLog::new();
     let options = ReplicaOptions::new().with_local_path(fx.local("reader.db"));
@@ -89,13 +94,7 @@ async fn a_refused_read_names_the_permission(backend: Backend) {
 /// left at the local path and the remote is as it was.
 async fn a_bucket_in_another_region_is_named(backend: Backend) {
     let fx = fixture(backend).await;
-    let mut writer = fx
-        .open("app.db", "writer.db", ReplicaOptions::new())
-        .await
-        .unwrap();
-    std::fs::write(writer.local_path(), b"SQLite format 3\0 written").unwrap();
-    writer.push().await.unwrap();
-    let before = fx.remote("app.db").head().await.unwrap().unwrap();
+    let before = push_app_db(&fx).await;
 
     let log = HttpLog::new();
     log.redirect_to_region("eu-central-1");

@@ -17,7 +17,7 @@ use s3sqlite_rusqlite::{ChangesetMerge, RemoteStore, SyncAction, SyncedConnectio
 use s3sqlite_testkit::{Fixture, read_remote, seed_remote};
 
 const WRITERS: i64 = 8;
-const ROUNDS: i64 = 12;
+const ROUNDS: i64 = 8;
 const PADDING: i64 = 6 * 1024 * 1024 + 512 * 1024;
 
 s3sqlite_testkit::backend_tests!(atomic: eight_writers_merge_every_round_without_a_conflict);

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use object_store::ObjectStoreExt;
 use rusqlite::Connection;
-use s3sqlite_testkit::{Exchange, Fixture, InjectedFault, object_bytes, read_remote, seed_remote};
+use s3sqlite_testkit::{
+    Exchange, Fixture, InjectedFault, object_bytes, pad_database, read_remote, seed_remote,
+};
 
 /// Whether `err` comes from a fault the testkit injected.
 pub fn is_injected(err: &s3sqlite_core::Error) -> bool {
@@ -79,4 +81,26 @@ pub fn show(exchanges: &[Exchange]) -> String {
         .map(|e| format!("{} If-Match: {:?} -> {:?}", e.method, e.if_match, e.status))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Creates a database of `mib` MiB of padding and `rows` rows in table
+/// `t(id, v)` at `path`.
+pub fn build(path: &Path, mib: u64, rows: i64) {
+    let conn = Connection::open(path).unwrap();
+    pad_database(&conn, mib).unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        .unwrap();
+    for id in 0..rows {
+        conn.execute("INSERT INTO t VALUES (?1, 'row')", [id])
+            .unwrap();
+    }
+    conn.close().unwrap();
+}
+
+/// Sets the value of row `id` of table `t(id, v)` in the database at `path`.
+pub fn update(path: &Path, id: i64, value: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute("UPDATE t SET v = ?2 WHERE id = ?1", (id, value))
+        .unwrap();
+    conn.close().unwrap();
 }

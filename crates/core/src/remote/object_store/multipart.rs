@@ -101,21 +101,13 @@ pub(super) async fn upload(
     let metadata = stamp_metadata(stamp);
     let metadata: Vec<(&str, &str)> = metadata.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let id = s3.create_multipart(key, &metadata).await?;
-    let condition = WriteCondition::IfMatch(base.clone());
     let result = match started(&id) {
         Ok(()) => send_parts(s3, key, &id, src, &parts, tag, transfer).await,
         Err(err) => Err(err),
     };
     let etags = match result {
         Ok(etags) => etags,
-        Err(err) => {
-            abort(client, s3, &id).await;
-            return match err {
-                Error::Conflict { .. } => Err(client.conflict(&condition).await),
-                err if is_not_found(&err) => Ok(None),
-                err => Err(err),
-            };
-        }
+        Err(err) => return give_up(client, s3, &id, base, err).await,
     };
     let bytes_sent = parts
         .iter()
@@ -180,14 +172,27 @@ async fn complete(
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             continue;
         }
-        abort(client, s3, id).await;
-        return match err {
-            Error::Conflict { .. } => Err(client
-                .conflict(&WriteCondition::IfMatch(base.clone()))
-                .await),
-            err if is_not_found(&err) => Ok(None),
-            err => Err(err),
-        };
+        return give_up(client, s3, id, base, err).await;
+    }
+}
+
+/// Aborts the upload `id` that failed with `err`, and says what the push
+/// does next: a refused copy or completion is a conflict with the version
+/// on the remote now, a vanished upload or object a whole upload (`None`).
+async fn give_up<T>(
+    client: &Client,
+    s3: &S3Client,
+    id: &str,
+    base: &RemoteVersion,
+    err: Error,
+) -> Result<Option<T>> {
+    abort(client, s3, id).await;
+    match err {
+        Error::Conflict { .. } => Err(client
+            .conflict(&WriteCondition::IfMatch(base.clone()))
+            .await),
+        err if is_not_found(&err) => Ok(None),
+        err => Err(err),
     }
 }
 
