@@ -327,7 +327,7 @@ fn local_bytes(path: &Path) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cold_open_downloads_a_database_the_json_api_wrote() {
+async fn gcs_a_cold_open_downloads_a_database_the_json_api_wrote() {
     let gcs = Gcs::connect().await;
     let bytes = gcs.database(&["one", "two"]);
     let uploaded = gcs.upload("app.db", &bytes).await;
@@ -358,7 +358,7 @@ async fn a_cold_open_downloads_a_database_the_json_api_wrote() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cold_open_refuses_a_database_shorter_than_its_header_says() {
+async fn gcs_a_cold_open_refuses_a_database_shorter_than_its_header_says() {
     let gcs = Gcs::connect().await;
     let mut bytes = gcs.database(&["one"]);
     // a header that counts one page more than the object holds
@@ -380,7 +380,7 @@ async fn a_cold_open_refuses_a_database_shorter_than_its_header_says() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_open_sends_one_head_and_no_get() {
+async fn gcs_a_warm_open_sends_one_head_and_no_get() {
     let gcs = Gcs::connect().await;
     gcs.upload("app.db", &gcs.database(&["one"])).await;
     drop(gcs.open("app.db", "a.db", &HttpLog::new()).await);
@@ -396,7 +396,7 @@ async fn a_warm_open_sends_one_head_and_no_get() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_tells_clean_behind_ahead_and_diverged_by_generation() {
+async fn gcs_status_tells_clean_behind_ahead_and_diverged_by_generation() {
     let gcs = Gcs::connect().await;
     let bytes = gcs.database(&["one"]);
     let first = gcs.upload("app.db", &bytes).await;
@@ -424,7 +424,7 @@ async fn status_tells_clean_behind_ahead_and_diverged_by_generation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_generation_is_fetched_on_pull_and_on_open() {
+async fn gcs_a_new_generation_is_fetched_on_pull_and_on_open() {
     let gcs = Gcs::connect().await;
     gcs.upload("app.db", &gcs.database(&["one"])).await;
     let log = HttpLog::new();
@@ -467,7 +467,7 @@ async fn a_new_generation_is_fetched_on_pull_and_on_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generation_replaced_mid_download_restarts_it_on_the_new_one() {
+async fn gcs_a_generation_replaced_mid_download_restarts_it_on_the_new_one() {
     let gcs = Arc::new(Gcs::connect().await);
     let first = gcs.database(&["one"]);
     let newer = gcs.database(&["one", "two"]);
@@ -518,7 +518,7 @@ async fn a_generation_replaced_mid_download_restarts_it_on_the_new_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_is_refused_by_the_emulator_and_changes_nothing() {
+async fn gcs_a_push_is_refused_by_the_emulator_and_changes_nothing() {
     let gcs = Gcs::connect().await;
     let bytes = gcs.database(&["one"]);
     let uploaded = gcs.upload("app.db", &bytes).await;
@@ -554,7 +554,7 @@ async fn a_push_is_refused_by_the_emulator_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_probe_reports_what_the_emulator_does() {
+async fn gcs_the_probe_reports_what_the_emulator_does() {
     let gcs = Gcs::connect().await;
     let prefix = gcs.builder("probe").build().unwrap();
     let options = ProbeOptions::new()
