@@ -21,7 +21,7 @@ use crate::{Error, Fixture, Result};
 /// `AWS_*` variable of the test's own environment.
 ///
 /// ```no_run
-/// # async fn run() -> s3sqlite_testkit::Result<()> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use s3sqlite_testkit::{AwsHome, Backend, Fixture};
 ///
 /// let fx = Fixture::new(Backend::Ceph).await?;
@@ -30,7 +30,7 @@ use crate::{Error, Fixture, Result};
 ///     .command("s3sqlite")
 ///     .args(["--profile", AwsHome::KEYS, "status", &fx.url("app.db")])
 ///     .status()?;
-/// # let _ = status;
+/// assert!(status.success());
 /// # Ok(())
 /// # }
 /// ```
