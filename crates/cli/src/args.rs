@@ -106,6 +106,22 @@ pub(crate) enum Command {
         /// The SQL, e.g. "SELECT * FROM users LIMIT 10".
         sql: String,
     },
+    /// List the versions a bucket with versioning keeps of a database,
+    /// newest first: id, time, size, and the content hash of those s3sqlite
+    /// wrote.
+    Log {
+        /// The remote database.
+        url: String,
+    },
+    /// Make an earlier version (from `log`) current again, as a new
+    /// version, on condition that nobody pushed since it read the current
+    /// one (exit 3 otherwise, nothing changed).
+    Restore {
+        /// The remote database.
+        url: String,
+        /// The version id, as `log` prints it.
+        version: String,
+    },
 }
 
 /// What to do when both sides changed.

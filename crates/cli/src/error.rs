@@ -38,6 +38,10 @@ pub(crate) enum Error {
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
 
+    /// `restore` named a version the store does not list.
+    #[error("{url} has no version {id}: `s3sqlite log {url}` lists those the bucket keeps")]
+    NoSuchVersion { url: String, id: String },
+
     /// `--profile` was given to a build without the `aws-config` feature.
     #[cfg_attr(feature = "aws-config", allow(dead_code))]
     #[error(

@@ -176,6 +176,32 @@ pub enum Error {
         source: Box<object_store::Error>,
     },
 
+    /// The store refused to replace the object on condition that it is the
+    /// version the local copy is based on, though it is: a store that
+    /// cannot honour `If-Match` here, or an entity tag forced into a form
+    /// it does not take. Nothing was written.
+    #[error(
+        "{url}: the store refused to replace version {version} on condition that it is \
+         current, and it is: nothing was written; the store does not take this If-Match \
+         (with a forced EtagQuoting, try the other form; Ceph RGW 16 refuses every one on a \
+         bucket with versioning: use a bucket without)"
+    )]
+    ConditionRefused {
+        /// The remote URL.
+        url: String,
+        /// The version the condition named, current on the remote.
+        version: Box<RemoteVersion>,
+    },
+
+    /// The store keeps no earlier versions of the object.
+    #[error("{url} keeps no versions: {reason}")]
+    NoVersions {
+        /// The remote URL.
+        url: String,
+        /// Why, and what would change it.
+        reason: String,
+    },
+
     /// The remote object does not exist and the replica may not create it.
     #[error("{url} does not exist and create_if_missing is off")]
     RemoteNotFound {

@@ -103,6 +103,7 @@ mod delta;
 mod error;
 mod files;
 mod hash;
+pub mod history;
 mod incremental;
 mod manifest;
 mod mmap;

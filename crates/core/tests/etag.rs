@@ -172,8 +172,12 @@ async fn a_forced_quoting_is_kept(fx: Fixture) {
         };
         if refused == Some(quoting) {
             // the user's setting is kept, never retried in the other form:
-            // every attempt is refused, which is a conflict
-            assert!(matches!(pushed, Err(Error::Conflict { .. })), "{pushed:?}");
+            // every attempt is refused though the tag is current, and the
+            // error says so
+            assert!(
+                matches!(pushed, Err(Error::ConditionRefused { .. })),
+                "{pushed:?}"
+            );
         } else {
             pushed.unwrap();
         }

@@ -54,19 +54,7 @@ impl AwsHome {
     /// [`Error::ServerUnavailable`] when `fx` is not on an S3 server; [`Error::Io`]
     /// when the folder or its files cannot be written.
     pub fn new(fx: &Fixture) -> Result<Self> {
-        let env = fx.env();
-        let var = |name: &str| {
-            let found = env.iter().find(|(key, _)| *key == name);
-            found
-                .map(|(_, value)| value.clone())
-                .ok_or_else(|| Error::ServerUnavailable {
-                    kind: "S3",
-                    hint: format!(
-                        "AwsHome needs a fixture on an S3 server, and {} has no {name}",
-                        fx.backend()
-                    ),
-                })
-        };
+        let var = |name: &str| fx.server_var(name, "AwsHome");
         let (endpoint, region) = (var("AWS_ENDPOINT_URL")?, var("AWS_REGION")?);
         let (key, secret) = (var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
         let dir = tempfile::Builder::new().prefix("s3sqlite-home").tempdir();

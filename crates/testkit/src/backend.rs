@@ -229,6 +229,22 @@ impl Fixture {
         }
     }
 
+    /// The variable `name` of [`env`](Self::env), for `purpose` (words for
+    /// the error when the fixture is not on an S3 server).
+    pub(crate) fn server_var(&self, name: &str, purpose: &str) -> Result<String> {
+        let env = self.env();
+        let found = env.into_iter().find(|(key, _)| *key == name);
+        found
+            .map(|(_, value)| value)
+            .ok_or_else(|| crate::Error::ServerUnavailable {
+                kind: "S3",
+                hint: format!(
+                    "{purpose} needs a fixture on an S3 server, and {} has no {name}",
+                    self.backend
+                ),
+            })
+    }
+
     /// A path in the fixture's temp folder for a local copy (the folder is
     /// not created; opening a replica creates it).
     pub fn local(&self, name: &str) -> PathBuf {

@@ -447,6 +447,11 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
     async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
         self.inner.abort_uploads(upload_id, since).await
     }
+
+    /// Forwarded as it is: no fault applies to it.
+    async fn versions(&self) -> Result<Vec<RemoteVersion>> {
+        self.inner.versions().await
+    }
 }
 
 /// XORs the byte at `offset` of the file at `path` with 0xff.

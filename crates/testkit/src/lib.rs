@@ -99,6 +99,7 @@ mod race;
 mod server;
 mod silent;
 mod unique;
+mod versioning;
 
 pub use crate::aws_home::AwsHome;
 pub use crate::backend::{Backend, Fixture};
@@ -115,6 +116,7 @@ pub use crate::memory::{DirRemote, dir_remote, memory_remote};
 pub use crate::race::{RaceOptions, RaceReport, check_conditional_writes};
 pub use crate::server::{S3Server, ServerKind};
 pub use crate::silent::SilentServer;
+pub use crate::versioning::enable_versioning;
 
 pub use rusqlite;
 pub use s3sqlite_core;

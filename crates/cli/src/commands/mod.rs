@@ -2,9 +2,11 @@
 
 mod check;
 mod context;
+mod log;
 mod pull;
 mod push;
 mod query;
+mod restore;
 mod status;
 
 use std::process::ExitCode;
@@ -42,5 +44,7 @@ pub(crate) async fn run(cli: &Cli, output: &Output, bars: bool) -> Result<ExitCo
             body_size,
         } => check::run(&context, prefix, *writers, *rounds, *body_size).await,
         Command::Query { url, sql } => query::run(&context, url, sql).await,
+        Command::Log { url } => log::run(&context, url).await,
+        Command::Restore { url, version } => restore::run(&context, url, version).await,
     }
 }

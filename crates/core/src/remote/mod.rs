@@ -188,6 +188,21 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
         let _ = (upload_id, since);
         Ok(0)
     }
+
+    /// The versions the store keeps of the object, newest first, each with
+    /// its version id and the stamp s3sqlite stored with it when it wrote
+    /// it (`None` for a version another tool wrote); the points where the
+    /// object was deleted are left out. Each can be given to
+    /// [`download`](Self::download), which pins the download to it.
+    ///
+    /// The default, for a store that keeps no versions:
+    /// [`Error::NoVersions`](crate::Error::NoVersions).
+    async fn versions(&self) -> Result<Vec<RemoteVersion>> {
+        Err(crate::Error::NoVersions {
+            url: self.to_string(),
+            reason: "this remote keeps no earlier versions".to_owned(),
+        })
+    }
 }
 
 /// What [`RemoteStore::download_current`] calls with the version before it
@@ -291,6 +306,10 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
 
     async fn abort_uploads(&self, upload_id: Option<&str>, since: SystemTime) -> Result<u32> {
         (**self).abort_uploads(upload_id, since).await
+    }
+
+    async fn versions(&self) -> Result<Vec<RemoteVersion>> {
+        (**self).versions().await
     }
 }
 

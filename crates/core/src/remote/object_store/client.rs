@@ -246,6 +246,22 @@ impl Client {
         }
     }
 
+    /// The version `id` of the object, with the stamp read from its
+    /// metadata; `None` when that version is gone.
+    #[cfg(feature = "aws")]
+    pub(super) async fn head_version(&self, id: &str) -> Result<Option<RemoteVersion>> {
+        let options = GetOptions {
+            head: true,
+            version: Some(id.to_owned()),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.key, options).await {
+            Ok(result) => Ok(Some(version_of(&result))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(self.error(err)),
+        }
+    }
+
     /// Whether the store is S3, GCS or Azure: one that may answer 403 for a
     /// key that does not exist.
     fn is_cloud(&self) -> bool {
@@ -383,11 +399,22 @@ impl Client {
 
     /// The conflict error for a failed `condition`, with the version on the
     /// remote now.
+    ///
+    /// A condition refused though the object is still the version it
+    /// names is no conflict: [`Error::ConditionRefused`].
     pub(super) async fn conflict(&self, condition: &WriteCondition) -> Error {
         let current = match self.head().await {
             Ok(current) => current,
             Err(err) => return err,
         };
+        if let (Some(expected), Some(now)) = (condition.expected(), current.as_ref())
+            && expected.same_object(now)
+        {
+            return Error::ConditionRefused {
+                url: self.url.clone(),
+                version: Box::new(now.clone()),
+            };
+        }
         Error::conflict(&self.url, condition.expected(), current)
     }
 }

@@ -7,6 +7,8 @@ mod client;
 mod download;
 mod encryption;
 mod file;
+#[cfg(feature = "aws")]
+mod history;
 mod location;
 mod manifest;
 #[cfg(feature = "aws")]
@@ -351,6 +353,28 @@ impl RemoteStore for ObjectStoreRemote {
         }
         let _ = (upload_id, since);
         Ok(0)
+    }
+
+    async fn versions(&self) -> Result<Vec<RemoteVersion>> {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 {
+            multipart: Some(s3),
+            ..
+        } = self.client.backend()
+        {
+            return history::versions(&self.client, s3).await;
+        }
+        let reason = match self.client.backend() {
+            Backend::File { .. } | Backend::Memory => {
+                "file:// and memory:// remotes keep only the current object"
+            }
+            Backend::Cloud => "listing the versions of gs:// and az:// objects is not supported",
+            _ => "this remote keeps no earlier versions",
+        };
+        Err(Error::NoVersions {
+            url: self.client.url().to_owned(),
+            reason: reason.to_owned(),
+        })
     }
 }
 

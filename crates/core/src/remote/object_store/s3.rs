@@ -6,6 +6,7 @@
 mod request;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use std::ops::Range;
 use std::sync::Arc;
