@@ -39,7 +39,7 @@ use s3sqlite_core::{
     ContentHash, Error, IncrementalUpload, ObjectStoreRemote, RemoteStore, RemoteVersion, Replica,
     ReplicaOptions, Stamp, SyncAction, WriteCondition,
 };
-use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, pad_database};
+use s3sqlite_testkit::{Backend, Exchange, Fixture, HttpLog, enable_versioning, pad_database};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// The page that documents the policy.
@@ -214,16 +214,6 @@ impl Owner {
         let path = format!("/{bucket}?policy");
         let body = Body::Document(policy.to_string());
         let hint = "the owner's PutBucketPolicy on its own bucket";
-        self.send(Method::PUT, &path, "s3", body, hint).await;
-    }
-
-    /// Turns versioning on for `bucket`.
-    async fn enable_versioning(&self, bucket: &str) {
-        let xml = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-                   <Status>Enabled</Status></VersioningConfiguration>";
-        let path = format!("/{bucket}?versioning");
-        let body = Body::Document(xml.to_owned());
-        let hint = "the owner's PutBucketVersioning on its own bucket";
         self.send(Method::PUT, &path, "s3", body, hint).await;
     }
 }
@@ -644,7 +634,7 @@ async fn the_documented_policy_is_enough_for_a_replica_and_no_more() {
 async fn on_a_versioned_bucket_the_documented_policy_is_enough() {
     let setup = Setup::new().await;
     let fx = &setup.fx;
-    setup.owner.enable_versioning(&setup.bucket).await;
+    enable_versioning(&setup.fx).await.unwrap();
     let policy = setup.documented_policy();
     setup.put_policy(&policy).await;
 

@@ -71,9 +71,12 @@ impl AwsChain {
             .source
             .lock()
             .expect("the source lock is never poisoned");
-        source
-            .clone()
-            .unwrap_or_else(|| format!("the AWS credential chain (profile {:?})", self.profile))
+        source.clone().unwrap_or_else(|| self.unnamed())
+    }
+
+    /// The chain in words, where no provider in it can be named.
+    fn unnamed(&self) -> String {
+        format!("the AWS credential chain (profile {:?})", self.profile)
     }
 
     /// Words for where `credentials` came from.
@@ -108,10 +111,7 @@ impl AwsChain {
             Feature::CredentialsSso => Some("AWS SSO"),
             _ => None,
         });
-        words.map_or_else(
-            || format!("the AWS credential chain (profile {:?})", self.profile),
-            str::to_owned,
-        )
+        words.map_or_else(|| self.unnamed(), str::to_owned)
     }
 }
 

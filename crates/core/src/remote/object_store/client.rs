@@ -463,30 +463,25 @@ fn is_wrong_region(err: &object_store::Error) -> bool {
     )
 }
 
+/// `err` and every error under it, outermost first.
+fn chain(err: &object_store::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+}
+
 /// The first error of type `T` in the chain of `err`.
 #[cfg(feature = "aws-config")]
 fn find<T: std::error::Error + 'static>(err: &object_store::Error) -> Option<&T> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        source = e.source();
-    }
-    None
+    chain(err).find_map(|e| e.downcast_ref::<T>())
 }
 
 /// Whether a message in the error chain of `err` holds one of `needles`.
 fn mentions(err: &object_store::Error, needles: &[&str]) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = source {
+    chain(err).any(|e| {
         let text = e.to_string();
-        if needles.iter().any(|needle| text.contains(needle)) {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+        needles.iter().any(|needle| text.contains(needle))
+    })
 }
 
 /// The put mode for `condition`, the entity tag stripped of its quotes when
