@@ -55,6 +55,29 @@ macro_rules! __replica_setters {
             self
         }
 
+        /// Sets whether the database is only read: connections are opened
+        /// with `PRAGMA query_only`, so a writing statement fails, and
+        /// nothing is ever uploaded, so the credentials need no write
+        /// permission (see
+        /// [`ReplicaOptions::with_read_only`](s3sqlite_core::ReplicaOptions::with_read_only)).
+        ///
+        /// By default, off.
+        pub fn with_read_only(mut self, read_only: bool) -> Self {
+            self.$field = self.$field.with_read_only(read_only);
+            self
+        }
+
+        /// Opens the version `id` of the database (a version id of a
+        /// bucket with versioning, as `s3sqlite log` lists them) instead of
+        /// the current one, read-only, verified against its stamp (see
+        /// [`ReplicaOptions::with_version`](s3sqlite_core::ReplicaOptions::with_version)).
+        ///
+        /// By default, the current version.
+        pub fn with_version(mut self, id: impl Into<String>) -> Self {
+            self.$field = self.$field.with_version(id);
+            self
+        }
+
         /// Sets every replica option at once (local path, policy, transfer
         /// sizes…), replacing what the other setters set.
         pub fn with_replica_options(mut self, options: $crate::ReplicaOptions) -> Self {

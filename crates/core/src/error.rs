@@ -7,6 +7,7 @@ use crate::version::RemoteVersion;
 mod chain;
 mod corruption;
 pub(crate) mod refusal;
+mod transient;
 
 pub use self::chain::ErrorChain;
 pub use self::corruption::Corruption;
@@ -200,6 +201,33 @@ pub enum Error {
         url: String,
         /// Why, and what would change it.
         reason: String,
+    },
+
+    /// The store has no version of the object with this id: a version id
+    /// from another object, or one that a lifecycle rule or a person
+    /// removed.
+    #[error("{url} has no version {id}; `s3sqlite log {url}` lists the versions the bucket keeps")]
+    NoSuchVersion {
+        /// The remote URL.
+        url: String,
+        /// The version id asked for.
+        id: String,
+    },
+
+    /// A read-only replica (a follower, or an earlier version) was asked to
+    /// upload, or found local changes it may not upload.
+    #[error(
+        "{url} is open read-only, so nothing is uploaded, yet the local copy {} differs from \
+         the version it was synced to: a writable session changed it, or a power loss damaged \
+         a follower's copy; open it writable to push changes that are yours, or remove the \
+         file to fetch the remote again",
+        path.display()
+    )]
+    ReadOnly {
+        /// The remote URL.
+        url: String,
+        /// The local copy.
+        path: PathBuf,
     },
 
     /// The remote object does not exist and the replica may not create it.
@@ -493,92 +521,11 @@ impl Error {
         }
     }
 
-    /// Whether the error is a transport failure that a new attempt may not
-    /// meet: a connection reset or closed mid-request, a timeout. The engine
-    /// tries such an upload or download again by itself (an upload that did
-    /// land is recognised by its stamp); what reaches the caller had no
-    /// success left to try for.
-    pub fn is_transient(&self) -> bool {
-        let Error::Remote { source, .. } = self else {
-            return false;
-        };
-        let source: &(dyn std::error::Error + 'static) = source;
-        let mut at = Some(source);
-        while let Some(err) = at {
-            if let Some(io) = err.downcast_ref::<std::io::Error>()
-                && matches!(
-                    io.kind(),
-                    std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::BrokenPipe
-                        | std::io::ErrorKind::UnexpectedEof
-                        | std::io::ErrorKind::TimedOut
-                )
-            {
-                return true;
-            }
-            #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-            if let Some(http) = err.downcast_ref::<object_store::client::HttpError>() {
-                use object_store::client::HttpErrorKind;
-                if matches!(
-                    http.kind(),
-                    HttpErrorKind::Connect
-                        | HttpErrorKind::Request
-                        | HttpErrorKind::Timeout
-                        | HttpErrorKind::Interrupted
-                ) {
-                    return true;
-                }
-            }
-            at = err.source();
-        }
-        false
-    }
-
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
             path: path.into(),
             source,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::fmt;
-
-    use super::*;
-
-    /// An error with a message and an optional source.
-    #[derive(Debug)]
-    struct Layer(&'static str, Option<Box<Layer>>);
-
-    impl fmt::Display for Layer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-
-    impl std::error::Error for Layer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|e| e as _)
-        }
-    }
-
-    #[test]
-    fn a_chain_says_each_cause_once() {
-        let root = Layer("connection refused", None);
-        let middle = Layer("request failed", Some(Box::new(root)));
-        let top = Layer(
-            "could not push s3://b/k: connection refused",
-            Some(Box::new(middle)),
-        );
-        let chain = ErrorChain::new(&top);
-        assert_eq!(chain.causes().collect::<Vec<_>>(), ["request failed"]);
-        assert_eq!(
-            chain.to_string(),
-            "could not push s3://b/k: connection refused; caused by: request failed"
-        );
     }
 }

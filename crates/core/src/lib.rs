@@ -102,6 +102,7 @@ mod adapter;
 mod delta;
 mod error;
 mod files;
+mod follow;
 mod hash;
 pub mod history;
 mod incremental;
@@ -118,6 +119,7 @@ mod verify;
 mod version;
 
 pub use crate::error::{Corruption, Error, ErrorChain, Result};
+pub use crate::follow::{Freshness, RefreshSchedule};
 pub use crate::hash::{ContentHash, ParseHashError};
 pub use crate::incremental::{
     INCREMENTAL_UPLOAD_VAR, IncrementalUpload, ParseIncrementalUploadError,

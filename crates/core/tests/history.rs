@@ -4,7 +4,8 @@
 //! a store that keeps no versions says so.
 
 use s3sqlite_core::{
-    ContentHash, Error, RemoteStore, RemoteVersion, ReplicaOptions, TransferOptions, history,
+    ContentHash, Error, RemoteStore, RemoteVersion, Replica, ReplicaOptions, SyncAction,
+    TransferOptions, history,
 };
 use s3sqlite_testkit::{Backend, Fixture, HttpLog, enable_versioning};
 
@@ -198,6 +199,60 @@ async fn a_store_without_versions_says_so(backend: Backend) {
     );
 }
 
+/// The second of `versions` (oldest first), opened read-only: its rows,
+/// its bytes hashing to its stamp; a pull keeps it with no download; a
+/// change made to it is refused at push with `Error::ReadOnly` and
+/// nothing lands; an unknown id is `Error::NoSuchVersion`.
+async fn an_earlier_version_opens_read_only(fx: &Fixture, versions: &[RemoteVersion]) {
+    let backend = fx.backend();
+    let second = &versions[1];
+    let id = second
+        .version
+        .clone()
+        .expect("a versioned bucket names versions");
+    let options = ReplicaOptions::new()
+        .with_version(&id)
+        .with_local_path(fx.local("second.db"));
+    let mut old = Replica::open(fx.remote("app.db"), options.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: open version {id}: {e}"));
+    assert_eq!(old.opened().action, SyncAction::Downloaded, "{backend}");
+    assert_eq!(common::values(old.local_path()), ["row 0", "row 1"]);
+    let bytes = std::fs::read(old.local_path()).unwrap();
+    assert_eq!(
+        ContentHash::of_bytes(&bytes),
+        second.stamp.as_ref().unwrap().content_hash,
+        "{backend}"
+    );
+    let pulled = old.pull().await.unwrap();
+    assert_eq!(pulled.action, SyncAction::Reused, "{backend}");
+    assert!(old.base().unwrap().same_object(second), "{backend}");
+
+    let current = fx.remote("app.db").head().await.unwrap().unwrap();
+    common::write(old.local_path(), &["a change to an old version"]);
+    let err = old.push().await.unwrap_err();
+    println!("{backend}: {err}");
+    assert!(matches!(err, Error::ReadOnly { .. }), "{backend}: {err:?}");
+    assert!(err.to_string().contains(&fx.url("app.db")), "{err}");
+    let after = fx.remote("app.db").head().await.unwrap().unwrap();
+    assert!(after.same_object(&current), "{backend}: the remote moved");
+    drop(old);
+
+    let gone = Replica::open(
+        fx.remote("app.db"),
+        ReplicaOptions::new()
+            .with_version("no-such-version")
+            .with_local_path(fx.local("gone.db")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(gone, Error::NoSuchVersion { .. } | Error::Remote { .. }),
+        "{backend}: {gone:?}"
+    );
+    assert!(!fx.local("gone.db").exists(), "{backend}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_every_push_is_listed_newest_first_with_its_hash() {
     every_push_is_listed_newest_first_with_its_hash(Backend::LocalStack).await;
@@ -206,6 +261,49 @@ async fn localstack_every_push_is_listed_newest_first_with_its_hash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_every_push_is_listed_newest_first_with_its_hash() {
     every_push_is_listed_newest_first_with_its_hash(Backend::Moto).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_an_earlier_version_opens_read_only() {
+    let fx = fixture(Backend::LocalStack).await;
+    let versions = three_versions(&fx).await;
+    an_earlier_version_opens_read_only(&fx, &versions).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_an_earlier_version_opens_read_only() {
+    let fx = fixture(Backend::Moto).await;
+    let versions = three_versions(&fx).await;
+    an_earlier_version_opens_read_only(&fx, &versions).await;
+}
+
+/// Ceph RGW 16 keeps versions that a single writer puts unconditionally
+/// (it refuses `If-Match` on a versioned bucket): they are listed newest
+/// first with their hashes, and the second opens read-only with its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceph_versions_written_unconditionally_are_listed_and_open() {
+    let fx = fixture(Backend::Ceph).await;
+    enable_versioning(&fx).await.unwrap();
+    let mut rows: Vec<String> = Vec::new();
+    let mut pushed = Vec::new();
+    for round in 0..6 {
+        rows.push(format!("row {round}"));
+        let values: Vec<&str> = rows.iter().map(String::as_str).collect();
+        common::seed(&fx, "app.db", &values).await;
+        pushed.push(fx.remote("app.db").head().await.unwrap().unwrap());
+    }
+    let mut versions = fx.remote("app.db").versions().await.unwrap();
+    assert_eq!(versions.len(), 6, "{versions:#?}");
+    versions.reverse();
+    for (seen, want) in versions.iter().zip(&pushed) {
+        assert_eq!(seen.version, want.version);
+        assert_eq!(seen.size, want.size);
+        assert_eq!(
+            seen.stamp.as_ref().unwrap().content_hash,
+            want.stamp.as_ref().unwrap().content_hash
+        );
+    }
+    an_earlier_version_opens_read_only(&fx, &versions).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 use s3sqlite_core::{
-    LiveSource, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions, Status, SyncPolicy,
-    SyncReport,
+    LiveSource, ObjectStoreRemote, RefreshSchedule, RemoteStore, Replica, ReplicaOptions, Status,
+    SyncPolicy, SyncReport,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -24,7 +24,7 @@ const SNAPSHOT: &str = "snapshot.db";
 /// snapshot in `snapshot_dir`.
 /// What a sync does once the database's content is in one file.
 #[derive(Debug, Clone, Copy)]
-enum Op {
+pub(crate) enum Op {
     Push,
     /// A push bounded by a deadline.
     PushBy(std::time::Instant),
@@ -39,7 +39,8 @@ async fn run_prepared(
     op: Op,
     policy: Option<Arc<dyn SyncPolicy>>,
 ) -> Result<SyncReport> {
-    let restore = BackupRestore::new(replica.local_path());
+    let durable = !replica.options().is_read_only();
+    let restore = BackupRestore::new(replica.local_path()).durable(durable);
     let snapshot = snapshot_dir.map(|dir| dir.path().join(SNAPSHOT));
     let source = match &snapshot {
         Some(path) => LiveSource::Snapshot(path),
@@ -90,6 +91,8 @@ pub struct SyncedConnection {
     replica: Replica,
     exec: Exec,
     closed: bool,
+    /// A follower's refreshes (see `with_refresh_every`).
+    pub(crate) schedule: Option<RefreshSchedule>,
 }
 
 /// Where transfers run.
@@ -118,6 +121,7 @@ pub struct SyncedConnectionBuilder {
     replica: ReplicaOptions,
     flags: OpenFlags,
     init: Option<Init>,
+    refresh_every: Option<std::time::Duration>,
 }
 
 enum Target {
@@ -229,14 +233,38 @@ impl SyncedConnection {
         self.run(Op::Pull, None)
     }
 
-    fn run(&mut self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
-        let snapshot = self.prepare_sync()?;
-        self.exec.block_on(run_prepared(
-            &mut self.replica,
-            snapshot.as_ref(),
-            op,
-            policy,
-        ))
+    pub(crate) fn run(
+        &mut self,
+        op: Op,
+        policy: Option<Arc<dyn SyncPolicy>>,
+    ) -> Result<SyncReport> {
+        let result = self.prepare_sync().and_then(|snapshot| {
+            self.exec.block_on(run_prepared(
+                &mut self.replica,
+                snapshot.as_ref(),
+                op,
+                policy,
+            ))
+        });
+        self.recorded(op, result)
+    }
+
+    /// Tells a follower's schedule that a refresh starts, when `op` pulls.
+    fn starting(&mut self, op: Op) {
+        if let (Op::Pull, Some(schedule)) = (op, self.schedule.as_mut()) {
+            schedule.starting();
+        }
+    }
+
+    /// `result`, recorded in a follower's schedule when `op` pulled.
+    fn recorded(&mut self, op: Op, result: Result<SyncReport>) -> Result<SyncReport> {
+        if let (Op::Pull, Some(schedule)) = (op, self.schedule.as_mut()) {
+            match &result {
+                Ok(report) => schedule.succeeded(report),
+                Err(err) => schedule.failed(err),
+            }
+        }
+        result
     }
 
     /// [`sync`](Self::sync) for a connection opened with
@@ -270,13 +298,17 @@ impl SyncedConnection {
         self.run_async(Op::Pull, None).await
     }
 
-    async fn run_async(
+    pub(crate) async fn run_async(
         &mut self,
         op: Op,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
-        let snapshot = self.prepare_sync()?;
-        run_prepared(&mut self.replica, snapshot.as_ref(), op, policy).await
+        self.starting(op);
+        let result = match self.prepare_sync() {
+            Ok(snapshot) => run_prepared(&mut self.replica, snapshot.as_ref(), op, policy).await,
+            Err(err) => Err(err),
+        };
+        self.recorded(op, result)
     }
 
     /// Checks there is no open transaction and checkpoints; when another
@@ -414,6 +446,7 @@ impl SyncedConnectionBuilder {
             replica: ReplicaOptions::new(),
             flags: OpenFlags::default(),
             init: None,
+            refresh_every: None,
         }
     }
 
@@ -436,6 +469,23 @@ impl SyncedConnectionBuilder {
         init: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     ) -> Self {
         self.init = Some(Box::new(init));
+        self
+    }
+
+    /// Makes the connection a follower: read-only (see
+    /// [`with_read_only`](Self::with_read_only)), it brings the writers'
+    /// pushes in when [`refresh_if_due`](SyncedConnection::refresh_if_due)
+    /// finds `period` passed since the last refresh: call it between
+    /// statements, say at the start of each request. A refresh writes
+    /// through SQLite's backup API, downloads only the ranges that changed
+    /// when the database's manifest is stored, and costs a HEAD when the
+    /// remote did not move; one that fails keeps the data, and the next
+    /// waits longer (see [`RefreshSchedule`](s3sqlite_core::RefreshSchedule)).
+    ///
+    /// By default, off.
+    pub fn with_refresh_every(mut self, period: std::time::Duration) -> Self {
+        self.refresh_every = Some(period);
+        self.replica = self.replica.with_read_only(true);
         self
     }
 
@@ -492,14 +542,22 @@ impl SyncedConnectionBuilder {
         if let Some(init) = self.init {
             init(&conn).map_err(failed("initialise"))?;
         }
+        if self.replica.is_read_only() {
+            conn.pragma_update(None, "query_only", true)
+                .map_err(failed("make read-only"))?;
+        }
         // an init that switched the journal mode rewrote the header, not the
         // data: a session that only reads must upload nothing
         replica.absorb_header_rewrite()?;
+        let schedule = self
+            .refresh_every
+            .map(|period| RefreshSchedule::new(period, replica.opened().version.clone()));
         Ok(SyncedConnection {
             conn: Some(conn),
             replica,
             exec,
             closed: false,
+            schedule,
         })
     }
 }

@@ -37,6 +37,7 @@ pub struct CrateReadme;
 
 mod connection;
 mod error;
+mod follow;
 mod live;
 mod merge;
 
@@ -53,7 +54,7 @@ pub use rusqlite;
 /// [`core::TransferOptions`]… with no second dependency to add.
 pub use s3sqlite_core as core;
 pub use s3sqlite_core::{
-    Conflict, Direction, FailOnConflict, IncrementalUpload, KeepRemote, ObjectStoreRemote,
-    Overwrite, RemoteStore, RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction,
-    SyncPolicy, SyncReport, Transfer, TransferObserver, async_trait,
+    Conflict, Direction, FailOnConflict, Freshness, IncrementalUpload, KeepRemote,
+    ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion, ReplicaOptions, Resolution, Status,
+    SyncAction, SyncPolicy, SyncReport, Transfer, TransferObserver, async_trait,
 };

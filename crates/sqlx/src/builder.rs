@@ -5,13 +5,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use s3sqlite_core::{ErrorChain, ObjectStoreRemote, RemoteStore, Replica, ReplicaOptions};
+use s3sqlite_core::{ObjectStoreRemote, RefreshSchedule, RemoteStore, Replica, ReplicaOptions};
 use sqlx_sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tokio::sync::Mutex;
 
 use crate::{Error, Result};
 
-use crate::inner::{Inner, Op};
+use crate::inner::Inner;
 use crate::pool::S3SqlitePool;
 
 /// Builds an [`S3SqlitePool`]; made by [`S3SqlitePool::builder`].
@@ -21,7 +21,16 @@ pub struct S3SqlitePoolBuilder {
     replica: ReplicaOptions,
     connect_options: Option<SqliteConnectOptions>,
     pool_options: Option<SqlitePoolOptions>,
-    sync_every: Option<Duration>,
+    background: Option<Background>,
+}
+
+/// What the pool does in the background.
+#[derive(Debug, Clone, Copy)]
+enum Background {
+    /// Syncs every period.
+    Sync(Duration),
+    /// Refreshes, as a follower, every period.
+    Refresh(Duration),
 }
 
 #[derive(Debug)]
@@ -37,7 +46,7 @@ impl S3SqlitePoolBuilder {
             replica: ReplicaOptions::new(),
             connect_options: None,
             pool_options: None,
-            sync_every: None,
+            background: None,
         }
     }
 
@@ -66,8 +75,60 @@ impl S3SqlitePoolBuilder {
     /// [`take_background_error`](S3SqlitePool::take_background_error).
     ///
     /// By default, off: call [`sync`](S3SqlitePool::sync) yourself.
+    /// Replaces [`with_refresh_every`](Self::with_refresh_every).
     pub fn with_sync_every(mut self, period: Duration) -> Self {
-        self.sync_every = Some(period);
+        self.background = Some(Background::Sync(period));
+        self
+    }
+
+    /// Makes the pool a follower: read-only (see
+    /// [`with_read_only`](Self::with_read_only)), it brings the writers'
+    /// pushes in by itself, every `period`, through SQLite's backup API
+    /// while the pool keeps serving queries: a query sees the database as
+    /// it was before a refresh or after it, never half of one. A refresh
+    /// of a database whose manifest is stored downloads only the ranges
+    /// that changed; one that finds the remote unchanged costs a HEAD.
+    ///
+    /// A refresh that fails keeps the data the pool holds, is logged and
+    /// kept for [`take_background_error`](S3SqlitePool::take_background_error),
+    /// and the next waits longer (see [`RefreshSchedule`]).
+    /// [`freshness`](S3SqlitePool::freshness) says how stale the pool is;
+    /// [`pull`](S3SqlitePool::pull) refreshes at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use s3sqlite_sqlx::S3SqlitePool;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let url = format!("file://{}/app.db", dir.path().display());
+    /// let writer = S3SqlitePool::builder(&url).with_local_path(dir.path().join("w.db")).connect().await?;
+    /// sqlx::query("CREATE TABLE t (v TEXT)").execute(&writer).await?;
+    /// writer.sync().await?;
+    ///
+    /// let follower = S3SqlitePool::builder(&url)
+    ///     .with_local_path(dir.path().join("f.db"))
+    ///     .with_refresh_every(Duration::from_millis(100))
+    ///     .connect()
+    ///     .await?;
+    /// sqlx::query("INSERT INTO t VALUES ('new')").execute(&writer).await?;
+    /// writer.sync().await?;
+    /// tokio::time::sleep(Duration::from_millis(500)).await;
+    /// let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&follower).await?;
+    /// assert_eq!(count, 1);
+    /// println!("{}", follower.freshness().unwrap());
+    /// # follower.close().await?;
+    /// # writer.close().await?;
+    /// # Ok::<(), s3sqlite_sqlx::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// By default, off. Replaces [`with_sync_every`](Self::with_sync_every).
+    ///
+    /// [`RefreshSchedule`]: s3sqlite_core::RefreshSchedule
+    pub fn with_refresh_every(mut self, period: Duration) -> Self {
+        self.background = Some(Background::Refresh(period));
+        self.replica = self.replica.with_read_only(true);
         self
     }
 
@@ -81,19 +142,23 @@ impl S3SqlitePoolBuilder {
             Target::Url(url) => Arc::new(ObjectStoreRemote::from_url(&url)?),
             Target::Remote(remote) => remote,
         };
+        let read_only = self.replica.is_read_only();
         let options = self
             .replica
             .with_local_recovery(s3sqlite_rusqlite::recover_local);
         let mut replica = Replica::open(remote, options).await?;
         let path = replica.local_path().to_owned();
         let url = replica.url().to_owned();
-        let options = self
+        let mut options = self
             .connect_options
             .unwrap_or_default()
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .pragma("wal_autocheckpoint", "0");
+        if read_only {
+            options = options.pragma("query_only", "ON");
+        }
         let pool = self
             .pool_options
             .unwrap_or_default()
@@ -108,6 +173,12 @@ impl S3SqlitePoolBuilder {
         // not its data: a session that only reads must upload nothing
         replica.absorb_header_rewrite()?;
         let opened = replica.opened().clone();
+        let schedule = match self.background {
+            Some(Background::Refresh(period)) => {
+                Some(RefreshSchedule::new(period, opened.version.clone()))
+            }
+            _ => None,
+        };
         let inner = Arc::new(Inner {
             pool,
             replica: Mutex::new(Some(replica)),
@@ -118,25 +189,12 @@ impl S3SqlitePoolBuilder {
             background: StdMutex::new(None),
             background_error: StdMutex::new(None),
             closed: AtomicBool::new(false),
+            schedule: StdMutex::new(schedule),
         });
-        if let Some(period) = self.sync_every {
-            let weak = Arc::downgrade(&inner);
-            let task = tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(period);
-                ticks.tick().await;
-                loop {
-                    ticks.tick().await;
-                    let Some(inner) = weak.upgrade() else { return };
-                    if let Err(err) = inner.sync(Op::Push, None).await {
-                        tracing::warn!(url = %inner.url, error = %ErrorChain::new(&err), "background sync failed; changes stay local for the next sync");
-                        *inner
-                            .background_error
-                            .lock()
-                            .expect("background error slot") = Some(err);
-                    }
-                }
-            });
-            *inner.background.lock().expect("task slot") = Some(task);
+        match self.background {
+            Some(Background::Sync(period)) => inner.start_syncs(period),
+            Some(Background::Refresh(period)) => inner.start_refreshes(period),
+            None => {}
         }
         Ok(S3SqlitePool { inner })
     }

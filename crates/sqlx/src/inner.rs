@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use s3sqlite_core::{LiveSource, Replica, SyncPolicy, SyncReport};
+use s3sqlite_core::{ErrorChain, LiveSource, RefreshSchedule, Replica, SyncPolicy, SyncReport};
 use sqlx_sqlite::SqlitePool;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) background: StdMutex<Option<JoinHandle<()>>>,
     pub(crate) background_error: StdMutex<Option<Error>>,
     pub(crate) closed: AtomicBool,
+    /// When a follower refreshes, and how fresh it is.
+    pub(crate) schedule: StdMutex<Option<RefreshSchedule>>,
 }
 
 /// What [`Inner::sync`] does once the database's content is in one file.
@@ -71,18 +73,76 @@ impl Inner {
 
     /// Checkpoints (or snapshots) the database, then pushes or pulls it
     /// under `policy` (the replica's when `None`). A success clears the
-    /// error a background sync left.
+    /// error a background sync left; a follower's schedule records how a
+    /// pull went.
     pub(crate) async fn sync(
         &self,
         op: Op,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
-        let report = self.sync_once(op, policy).await?;
+        if let Op::Pull = op
+            && let Some(schedule) = self.schedule.lock().expect("schedule slot").as_mut()
+        {
+            schedule.starting();
+        }
+        let result = self.sync_once(op, policy).await;
+        if let Op::Pull = op
+            && let Some(schedule) = self.schedule.lock().expect("schedule slot").as_mut()
+        {
+            match &result {
+                Ok(report) => schedule.succeeded(report),
+                Err(err) => schedule.failed(err),
+            }
+        }
+        let report = result?;
         self.background_error
             .lock()
             .expect("background error slot")
             .take();
         Ok(report)
+    }
+
+    /// Syncs every `period` in the background until the pool goes.
+    pub(crate) fn start_syncs(self: &Arc<Self>, period: Duration) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(err) = inner.sync(Op::Push, None).await {
+                    tracing::warn!(url = %inner.url, error = %ErrorChain::new(&err), "background sync failed; changes stay local for the next sync");
+                    inner.keep_background_error(err);
+                }
+            }
+        });
+        *self.background.lock().expect("task slot") = Some(task);
+    }
+
+    /// Refreshes the follower when its schedule says, in the background,
+    /// until the pool goes; a failure is logged by the schedule and kept.
+    pub(crate) fn start_refreshes(self: &Arc<Self>, period: Duration) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut wait = period;
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(err) = inner.sync(Op::Pull, None).await {
+                    inner.keep_background_error(err);
+                }
+                wait = match inner.schedule.lock().expect("schedule slot").as_ref() {
+                    Some(schedule) => schedule.until_due(),
+                    None => period,
+                };
+            }
+        });
+        *self.background.lock().expect("task slot") = Some(task);
+    }
+
+    fn keep_background_error(&self, err: Error) {
+        *self.background_error.lock().expect("background error slot") = Some(err);
     }
 
     async fn sync_once(&self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
@@ -129,7 +189,8 @@ impl Inner {
             Err(err) if is_busy(&err) => true,
             Err(err) => return Err(db_error("checkpoint")(err)),
         };
-        let restore = BackupRestore::new(&self.path);
+        let durable = !replica.options().is_read_only();
+        let restore = BackupRestore::new(&self.path).durable(durable);
         let snapshot_dir;
         let snapshot;
         let source = if !busy {

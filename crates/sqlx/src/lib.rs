@@ -95,9 +95,9 @@ pub use crate::pool::S3SqlitePool;
 /// [`core::TransferOptions`]… with no second dependency to add.
 pub use s3sqlite_core as core;
 pub use s3sqlite_core::{
-    Conflict, Direction, FailOnConflict, IncrementalUpload, KeepRemote, ObjectStoreRemote,
-    Overwrite, RemoteStore, RemoteVersion, ReplicaOptions, Resolution, Status, SyncAction,
-    SyncPolicy, SyncReport, Transfer, TransferObserver, async_trait,
+    Conflict, Direction, FailOnConflict, Freshness, IncrementalUpload, KeepRemote,
+    ObjectStoreRemote, Overwrite, RemoteStore, RemoteVersion, ReplicaOptions, Resolution, Status,
+    SyncAction, SyncPolicy, SyncReport, Transfer, TransferObserver, async_trait,
 };
 /// Why a [`ChangesetMerge`] refused to merge (see [`Error::refusal`]).
 pub use s3sqlite_rusqlite::Error as MergeRefusal;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use s3sqlite_core::{Overwrite, Status, SyncPolicy, SyncReport};
+use s3sqlite_core::{Freshness, Overwrite, Status, SyncPolicy, SyncReport};
 use sqlx_sqlite::SqlitePool;
 
 use crate::inner::{Inner, Op};
@@ -165,6 +165,20 @@ impl S3SqlitePool {
     /// As [`sync`](Self::sync).
     pub async fn pull(&self) -> Result<SyncReport> {
         self.inner.sync(Op::Pull, None).await
+    }
+
+    /// How fresh a follower is (see
+    /// [`with_refresh_every`](crate::S3SqlitePoolBuilder::with_refresh_every)):
+    /// the version it holds, the time since its last refresh that
+    /// succeeded, the failures since; `None` for a pool that is not a
+    /// follower.
+    pub fn freshness(&self) -> Option<Freshness> {
+        self.inner
+            .schedule
+            .lock()
+            .expect("schedule slot")
+            .as_ref()
+            .map(|schedule| schedule.freshness())
     }
 
     /// Where the local copy stands against the remote, with one HEAD

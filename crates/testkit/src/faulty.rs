@@ -65,6 +65,8 @@ enum Fault {
     OverwriteDuringDownload(PathBuf),
     /// Every call of `op` waits this long first.
     Delay(Op, Duration),
+    /// Every call of `op` fails before it reaches the remote.
+    FailEvery(Op),
 }
 
 /// Wraps any [`RemoteStore`]: counts requests by [`Op`] and injects faults.
@@ -189,6 +191,18 @@ impl<R: RemoteStore> FaultyRemote<R> {
         self.arm(Fault::Delay(op, delay))
     }
 
+    /// Every call of `op` from now on fails before it reaches the remote,
+    /// as a store that is down would, until [`heal`](Self::heal).
+    pub fn fail_every(&self, op: Op) -> &Self {
+        self.arm(Fault::FailEvery(op))
+    }
+
+    /// Disarms every fault: from now on, calls pass through.
+    pub fn heal(&self) -> &Self {
+        self.faults.lock().expect("fault list").clear();
+        self
+    }
+
     fn take(&self, pick: impl Fn(&Fault) -> bool) -> Option<Fault> {
         let mut faults = self.faults.lock().expect("fault list");
         let i = faults.iter().position(pick)?;
@@ -210,9 +224,16 @@ impl<R: RemoteStore> FaultyRemote<R> {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        if self
-            .take(|f| matches!(f, Fault::FailNth(o, nth) if *o == op && *nth == n))
-            .is_some()
+        let down = self
+            .faults
+            .lock()
+            .expect("fault list")
+            .iter()
+            .any(|f| matches!(f, Fault::FailEvery(o) if *o == op));
+        if down
+            || self
+                .take(|f| matches!(f, Fault::FailNth(o, nth) if *o == op && *nth == n))
+                .is_some()
         {
             return Err(self.injected(format!("{op:?} call {n} failed")));
         }
@@ -451,6 +472,11 @@ impl<R: RemoteStore> RemoteStore for FaultyRemote<R> {
     /// Forwarded as it is: no fault applies to it.
     async fn versions(&self) -> Result<Vec<RemoteVersion>> {
         self.inner.versions().await
+    }
+
+    /// Forwarded as it is: no fault applies to it.
+    async fn version(&self, id: &str) -> Result<Option<RemoteVersion>> {
+        self.inner.version(id).await
     }
 }
 

@@ -52,3 +52,42 @@ impl fmt::Display for ErrorChain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use super::*;
+
+    /// An error with a message and an optional source.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn a_chain_says_each_cause_once() {
+        let root = Layer("connection refused", None);
+        let middle = Layer("request failed", Some(Box::new(root)));
+        let top = Layer(
+            "could not push s3://b/k: connection refused",
+            Some(Box::new(middle)),
+        );
+        let chain = ErrorChain::new(&top);
+        assert_eq!(chain.causes().collect::<Vec<_>>(), ["request failed"]);
+        assert_eq!(
+            chain.to_string(),
+            "could not push s3://b/k: connection refused; caused by: request failed"
+        );
+    }
+}

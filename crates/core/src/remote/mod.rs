@@ -203,6 +203,19 @@ pub trait RemoteStore: Display + Debug + Send + Sync + 'static {
             reason: "this remote keeps no earlier versions".to_owned(),
         })
     }
+
+    /// The version `id` of the object, with its stamp, as
+    /// [`versions`](Self::versions) lists it, or `None` when the store has
+    /// no such version. Give it to [`download`](Self::download) to fetch it.
+    ///
+    /// The default looks for it in [`versions`](Self::versions); the S3
+    /// remote asks for that one version with one HEAD.
+    async fn version(&self, id: &str) -> Result<Option<RemoteVersion>> {
+        let versions = self.versions().await?;
+        Ok(versions
+            .into_iter()
+            .find(|version| version.version.as_deref() == Some(id)))
+    }
 }
 
 /// What [`RemoteStore::download_current`] calls with the version before it
@@ -310,6 +323,10 @@ impl<R: RemoteStore + ?Sized> RemoteStore for std::sync::Arc<R> {
 
     async fn versions(&self) -> Result<Vec<RemoteVersion>> {
         (**self).versions().await
+    }
+
+    async fn version(&self, id: &str) -> Result<Option<RemoteVersion>> {
+        (**self).version(id).await
     }
 }
 

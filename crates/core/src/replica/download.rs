@@ -11,7 +11,6 @@ use super::state::sibling;
 use super::{Outcome, Replica};
 use crate::delta::Delta;
 use crate::files::sync_dir;
-use crate::remote::RemoteStore;
 use crate::remote::observed;
 use crate::report::SyncAction;
 use crate::retry::{Again, download_again};
@@ -149,8 +148,10 @@ impl Replica {
                     if again == Again::Interrupted {
                         continue;
                     }
-                    if attempt < ONE_GET_FROM_ATTEMPT - 1 {
-                        match self.remote.head().await? {
+                    // a pinned version never moves: only a current one
+                    // may be fetched as one GET of whatever is current
+                    if attempt < ONE_GET_FROM_ATTEMPT - 1 || self.options.version.is_some() {
+                        match self.target().await? {
                             Some(latest) => version = latest,
                             None => return Err(err),
                         }

@@ -23,7 +23,7 @@ impl Replica {
     /// [`Error::Remote`] when the HEAD fails; [`Error::Io`] when the local
     /// file cannot be read.
     pub async fn status(&mut self) -> Result<Status> {
-        let current = self.remote.head().await?;
+        let current = self.target().await?;
         self.status_at(current.as_ref())
     }
 

@@ -147,6 +147,11 @@ impl Replica {
         local::temp_dir_for(&self.path, "snapshot")
     }
 
+    /// The options the replica was opened with.
+    pub fn options(&self) -> &ReplicaOptions {
+        &self.options
+    }
+
     /// The remote.
     pub fn remote(&self) -> &Arc<dyn RemoteStore> {
         &self.remote
@@ -215,6 +220,40 @@ impl Replica {
             url: self.url.clone(),
             base: Box::new(self.base().cloned().expect("at_base covers a missing base")),
         }
+    }
+
+    /// The version the local copy should hold: the remote's current one,
+    /// or the version the replica is pinned to
+    /// ([`ReplicaOptions::with_version`]); `None` when the remote does not
+    /// exist.
+    ///
+    /// # Errors
+    ///
+    /// The HEAD's error; [`Error::NoSuchVersion`] when the pinned version
+    /// is gone.
+    async fn target(&self) -> Result<Option<RemoteVersion>> {
+        let Some(id) = &self.options.version else {
+            return self.remote.head().await;
+        };
+        match self.remote.version(id).await? {
+            Some(version) => Ok(Some(version)),
+            None => Err(Error::NoSuchVersion {
+                url: self.url.clone(),
+                id: id.clone(),
+            }),
+        }
+    }
+
+    /// [`Error::ReadOnly`] on a read-only replica, before anything is
+    /// uploaded.
+    fn check_writable(&self) -> Result<()> {
+        if self.options.is_read_only() {
+            return Err(Error::ReadOnly {
+                url: self.url.clone(),
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn conflict_error(&self, current: Option<RemoteVersion>) -> Error {

@@ -89,7 +89,9 @@ impl Replica {
             recover(&path)?;
         }
         let mut replica = Self::with_state(remote, url, path, options, lock)?;
-        replica.abort_left_uploads().await;
+        if !replica.options.is_read_only() {
+            replica.abort_left_uploads().await;
+        }
         let policy = Arc::clone(&replica.options.policy);
         let outcome = replica.reconcile(policy).await?;
         replica.opened = replica.report(outcome, started);
@@ -166,9 +168,16 @@ impl Replica {
         if !local_exists {
             // nothing local to compare: the download itself says which
             // version is current
-            return match self.fetch_current().await? {
+            let fetched = match self.options.version {
+                Some(_) => match self.target().await? {
+                    Some(version) => Some(self.fetch_with(version, None, None, None).await?),
+                    None => None,
+                },
+                None => self.fetch_current().await?,
+            };
+            return match fetched {
                 Some(outcome) => Ok(outcome),
-                None if self.options.create_if_missing => {
+                None if self.options.create_if_missing && !self.options.is_read_only() => {
                     File::create(&self.path).map_err(|e| Error::io("create", &self.path, e))?;
                     self.record(None, Some(ContentHash::of_bytes(&[])))?;
                     Ok(Outcome::new(SyncAction::Created))
@@ -178,9 +187,12 @@ impl Replica {
                 }),
             };
         }
-        let current = self.remote.head().await?;
+        let current = self.target().await?;
         if self.state.is_none() {
             return match current {
+                None if self.options.is_read_only() => Err(Error::RemoteNotFound {
+                    url: self.url.clone(),
+                }),
                 None => {
                     check_local_header(&self.path)?;
                     self.record(None, None)?;

@@ -31,6 +31,8 @@ pub struct ReplicaOptions {
     pub(crate) recovery: Option<Recovery>,
     pub(crate) transfer: TransferOptions,
     pub(crate) incremental: Option<IncrementalUpload>,
+    pub(crate) read_only: bool,
+    pub(crate) version: Option<String>,
 }
 
 /// See [`ReplicaOptions::with_local_recovery`].
@@ -47,6 +49,8 @@ impl Default for ReplicaOptions {
             recovery: None,
             transfer: TransferOptions::default(),
             incremental: None,
+            read_only: false,
+            version: None,
         }
     }
 }
@@ -186,6 +190,59 @@ impl ReplicaOptions {
         self
     }
 
+    /// Sets whether the replica only reads: it never uploads, so the
+    /// credentials need no write permission. An open or pull brings the
+    /// local copy to the remote's current version as usual (a pull of a
+    /// database whose manifest is stored fetches only what changed); a
+    /// remote that does not exist is
+    /// [`Error::RemoteNotFound`](crate::Error::RemoteNotFound), never
+    /// created; a local copy with changes of its own is
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly), never uploaded, and so is
+    /// a push of one. A push of a copy without changes does nothing, as on
+    /// any replica.
+    ///
+    /// By default, off. The adapters open their connections with
+    /// `PRAGMA query_only` on a read-only replica, and refresh it in the
+    /// background as a follower of the writers.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Opens the version `id` of the remote database instead of the
+    /// current one (see [`RemoteStore::versions`](crate::RemoteStore::versions)
+    /// and `s3sqlite log`), read-only: downloaded pinned to that version
+    /// and verified against its stamp like any download, then held there;
+    /// a pull keeps it and costs one HEAD of that version.
+    ///
+    /// The default local path is kept apart from the current version's, so
+    /// opening an old version never touches a writer's local copy.
+    ///
+    /// ```
+    /// use s3sqlite_core::ReplicaOptions;
+    ///
+    /// let options = ReplicaOptions::new().with_version("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH");
+    /// assert!(options.is_read_only());
+    /// assert_eq!(options.version(), Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"));
+    /// ```
+    ///
+    /// By default, none: the current version.
+    pub fn with_version(mut self, id: impl Into<String>) -> Self {
+        self.version = Some(id.into());
+        self
+    }
+
+    /// Whether the replica only reads: set with
+    /// [`with_read_only`](Self::with_read_only), or pinned to a version.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only || self.version.is_some()
+    }
+
+    /// The version id the replica is pinned to, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
     /// The explicit local path, if one was set.
     pub fn local_path(&self) -> Option<&Path> {
         self.local_path.as_deref()
@@ -196,7 +253,10 @@ impl ReplicaOptions {
     pub(crate) fn resolve_local_path(&self, url: &str) -> PathBuf {
         match &self.local_path {
             Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-            None => default_local_path(url),
+            None => match &self.version {
+                Some(id) => default_local_path(&format!("{url}?versionId={id}")),
+                None => default_local_path(url),
+            },
         }
     }
 }
@@ -212,6 +272,8 @@ impl fmt::Debug for ReplicaOptions {
             .field("recovery", &self.recovery.is_some())
             .field("transfer", &self.transfer)
             .field("incremental", &self.incremental)
+            .field("read_only", &self.read_only)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -282,6 +344,17 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.file_name().unwrap(), "app.db");
         assert_eq!(b.file_name().unwrap(), "app.db");
+    }
+
+    #[test]
+    fn a_pinned_version_has_a_default_path_of_its_own() {
+        let url = "s3://bucket/app.db";
+        let current = ReplicaOptions::new().resolve_local_path(url);
+        let pinned = ReplicaOptions::new()
+            .with_version("v2")
+            .resolve_local_path(url);
+        assert_ne!(current, pinned);
+        assert_eq!(pinned.file_name().unwrap(), "app.db");
     }
 
     #[test]

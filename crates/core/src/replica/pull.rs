@@ -10,7 +10,6 @@ use super::live::{LiveReplace, LiveSource, Source};
 use super::{Outcome, Replica};
 use crate::Result;
 use crate::policy::SyncPolicy;
-use crate::remote::RemoteStore;
 use crate::report::{SyncAction, SyncReport};
 
 impl Replica {
@@ -80,7 +79,7 @@ impl Replica {
         async {
             let started = Instant::now();
             let (path, same_as_local, hash, clean) = self.live_content(source)?;
-            let current = self.remote.head().await?;
+            let current = self.target().await?;
             let outcome = if self.at_base(current.as_ref()) {
                 let outcome = Outcome::new(SyncAction::Reused);
                 if clean { outcome } else { outcome.dirty() }

@@ -55,6 +55,7 @@ impl Replica {
         mut source: Source<'_>,
         policy: Arc<dyn SyncPolicy>,
     ) -> Result<Outcome> {
+        self.check_writable()?;
         let mut condition = match self.base() {
             Some(base) => WriteCondition::IfMatch(base.clone()),
             None => WriteCondition::IfAbsent,

@@ -118,6 +118,21 @@ impl ObjectStoreRemote {
         self.client.key()
     }
 
+    /// [`Error::NoVersions`] for a store whose versions are not listed.
+    fn no_versions(&self) -> Error {
+        let reason = match self.client.backend() {
+            Backend::File { .. } | Backend::Memory => {
+                "file:// and memory:// remotes keep only the current object"
+            }
+            Backend::Cloud => "listing the versions of gs:// and az:// objects is not supported",
+            _ => "this remote keeps no earlier versions",
+        };
+        Error::NoVersions {
+            url: self.client.url().to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
     pub(crate) fn url(&self) -> &str {
         self.client.url()
     }
@@ -364,17 +379,20 @@ impl RemoteStore for ObjectStoreRemote {
         {
             return history::versions(&self.client, s3).await;
         }
-        let reason = match self.client.backend() {
-            Backend::File { .. } | Backend::Memory => {
-                "file:// and memory:// remotes keep only the current object"
-            }
-            Backend::Cloud => "listing the versions of gs:// and az:// objects is not supported",
-            _ => "this remote keeps no earlier versions",
-        };
-        Err(Error::NoVersions {
-            url: self.client.url().to_owned(),
-            reason: reason.to_owned(),
-        })
+        Err(self.no_versions())
+    }
+
+    async fn version(&self, id: &str) -> Result<Option<RemoteVersion>> {
+        #[cfg(feature = "aws")]
+        if let Backend::S3 { .. } = self.client.backend() {
+            let head = self.client.head_version(id).await?;
+            return Ok(head.map(|mut version| {
+                version.version.get_or_insert_with(|| id.to_owned());
+                version
+            }));
+        }
+        let _ = id;
+        Err(self.no_versions())
     }
 }
 
