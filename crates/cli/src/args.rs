@@ -56,13 +56,24 @@ pub(crate) enum Command {
         /// The remote database: s3://bucket/key, file:///path, ...
         url: String,
         /// The local copy [default: a file named for the key, in the current
-        /// folder].
+        /// folder; required with --version].
         path: Option<PathBuf>,
         /// When the remote is absent and no file is at PATH, start an empty
         /// database (a file already at PATH becomes the database without
         /// it); `push` uploads it.
         #[arg(long)]
         create: bool,
+        /// Bring down this version (an id from `log`) instead of the current
+        /// one, verified against its content hash, as a read-only copy:
+        /// PATH must be new, or a copy of that same version, never a copy
+        /// that follows the current version.
+        #[arg(
+            long,
+            value_name = "ID",
+            requires = "path",
+            conflicts_with_all = ["create", "policy"]
+        )]
+        version: Option<String>,
         #[command(flatten)]
         policy: PolicyArg,
     },
@@ -98,13 +109,16 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 6 * 1024 * 1024 + 64 * 1024, value_name = "BYTES")]
         body_size: usize,
     },
-    /// Run a read-only SQL query on a fresh copy of a remote database and
-    /// print the rows as a table.
+    /// Run a read-only SQL query on a fresh copy of a remote database, or
+    /// of one of its versions, and print the rows as a table.
     Query {
         /// The remote database.
         url: String,
         /// The SQL, e.g. "SELECT * FROM users LIMIT 10".
         sql: String,
+        /// Query this version (an id from `log`) instead of the current one.
+        #[arg(long, value_name = "ID")]
+        version: Option<String>,
     },
     /// List the versions a bucket with versioning keeps of a database,
     /// newest first: id, time, size, and the content hash of those s3sqlite

@@ -19,11 +19,37 @@ pub(crate) enum Error {
     NoFileName { url: String },
 
     /// SQLite refused the query.
-    #[error("query on a fresh copy of {url} failed")]
+    #[error("query on a fresh copy of {url} failed: {source}")]
     Query {
         url: String,
         #[source]
         source: s3sqlite_rusqlite::rusqlite::Error,
+    },
+
+    /// SQLite refused the query on a version named with `query --version`.
+    #[error("query on version {id} of {url} failed: {source}")]
+    QueryVersion {
+        url: String,
+        id: String,
+        #[source]
+        source: s3sqlite_rusqlite::rusqlite::Error,
+    },
+
+    /// `pull --version` named a path that holds a local copy of another
+    /// version: a writer's copy of the current one, say, which it leaves
+    /// as it is.
+    #[error(
+        "{} is a local copy of {url} at {}, not at version {id}: `pull --version` writes \
+         only to a new path or to a copy of that same version",
+        path.display(),
+        match base { Some(base) => format!("version {base}"), None => "no version".to_owned() }
+    )]
+    OtherVersionHere {
+        path: PathBuf,
+        url: String,
+        id: String,
+        /// The version id the copy at `path` was synced to.
+        base: Option<String>,
     },
 
     /// The temp folder for a query's copy could not be made.
@@ -37,10 +63,6 @@ pub(crate) enum Error {
     /// The output could not be written.
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
-
-    /// `restore` named a version the store does not list.
-    #[error("{url} has no version {id}: `s3sqlite log {url}` lists those the bucket keeps")]
-    NoSuchVersion { url: String, id: String },
 
     /// `--profile` was given to a build without the `aws-config` feature.
     #[cfg_attr(feature = "aws-config", allow(dead_code))]
@@ -94,6 +116,19 @@ impl Error {
                 path.display()
             ),
             Error::NoFileName { .. } => "run `s3sqlite pull URL PATH`".to_owned(),
+            Error::OtherVersionHere { path, .. } => format!(
+                "name another PATH for that version; {} is left as it was",
+                path.display()
+            ),
+            Error::Query { source, .. } if is_read_only(source) => {
+                "`query` only reads: `s3sqlite pull` the database, change the copy, then \
+                 `s3sqlite push` it"
+                    .to_owned()
+            }
+            Error::QueryVersion { url, id, source } if is_read_only(source) => format!(
+                "`--version` reads a version and never writes it; `s3sqlite restore {url} \
+                 {id}` makes it current again"
+            ),
             _ => match self.core()? {
                 E::Conflict { refused: None, .. } => {
                     "run `s3sqlite status` to see both sides, `pull --policy keep-remote` to drop \
@@ -134,4 +169,9 @@ impl Error {
             },
         })
     }
+}
+
+/// Whether SQLite refused a write: `query` opens its copy read-only.
+fn is_read_only(err: &s3sqlite_rusqlite::rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(s3sqlite_rusqlite::rusqlite::ErrorCode::ReadOnly)
 }

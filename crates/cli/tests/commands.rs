@@ -1,51 +1,14 @@
 //! The `s3sqlite` binary, run as a user runs it, on `file://` remotes and on
 //! LocalStack: every command, its exit code, its text and its JSON.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
-use rusqlite::Connection;
-use s3sqlite_testkit::{Backend, Fixture, read_remote, seed_remote, write_concurrently};
+use s3sqlite_testkit::{Backend, Fixture, seed_remote, write_concurrently};
 use serde_json::Value;
 
-/// What one run of the binary gave.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    /// stdout as JSON.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{self:#?}");
-        self
-    }
-}
-
-/// Runs `s3sqlite ARGS` in `cwd`, with the variables that reach the
-/// fixture's store.
-fn s3sqlite(fx: &Fixture, cwd: &Path, args: &[&str]) -> Ran {
-    std::fs::create_dir_all(cwd).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_s3sqlite"));
-    command.args(args).current_dir(cwd).env_remove("RUST_LOG");
-    for (var, value) in fx.env() {
-        command.env(var, value);
-    }
-    let out = command.output().expect("the binary runs");
-    Ran {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
+use self::common::{cwd, names_in, remote_names, s3sqlite, sql};
 
 async fn seed(fx: &Fixture, name: &str) {
     seed_remote(&fx.remote(name), |c| {
@@ -56,33 +19,6 @@ async fn seed(fx: &Fixture, name: &str) {
     })
     .await
     .unwrap();
-}
-
-fn sql(path: &Path, sql: &str) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute_batch(sql).unwrap();
-    conn.close().unwrap();
-}
-
-fn names_in(path: &Path) -> Vec<String> {
-    let conn = Connection::open(path).unwrap();
-    let mut statement = conn.prepare("SELECT name FROM users ORDER BY id").unwrap();
-    let names = statement.query_map([], |r| r.get(0)).unwrap();
-    names.collect::<Result<_, _>>().unwrap()
-}
-
-async fn remote_names(fx: &Fixture, name: &str) -> Vec<String> {
-    read_remote(&fx.remote(name), |c| {
-        let mut statement = c.prepare("SELECT name FROM users ORDER BY id")?;
-        let names = statement.query_map([], |r| r.get(0))?;
-        names.collect()
-    })
-    .await
-    .unwrap()
-}
-
-fn cwd(fx: &Fixture, name: &str) -> PathBuf {
-    fx.dir().join(name)
 }
 
 async fn pull_downloads_then_reuses(fx: Fixture) {
@@ -456,80 +392,4 @@ async fn the_endpoint_flag_reaches_the_server() {
     let out = command.output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(names_in(&here.join("app.db")), ["alice", "bob"]);
-}
-
-/// `log` lists the versions of a database on a bucket with versioning,
-/// newest first, as text and as a JSON array with `version_id`s; `restore`
-/// makes the first current again as a new version; on a `file://` remote
-/// `log` exits 1 saying the store keeps no versions.
-#[tokio::test]
-async fn log_lists_the_versions_newest_first_and_restore_brings_one_back() {
-    let fx = Fixture::new(Backend::LocalStack)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    s3sqlite_testkit::enable_versioning(&fx).await.unwrap();
-    let here = cwd(&fx, "a");
-    let url = fx.url("app.db");
-    s3sqlite(&fx, &here, &["pull", "--create", &url]).ok();
-    let mut ids = Vec::new();
-    for name in ["alice", "bob", "carol"] {
-        sql(
-            &here.join("app.db"),
-            &format!(
-                "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-                 INSERT INTO users (name) VALUES ('{name}');"
-            ),
-        );
-        let pushed = s3sqlite(&fx, &here, &["--json", "push", "app.db"]).ok();
-        ids.push(
-            pushed.json()["report"]["version"]["version"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    let log = s3sqlite(&fx, &here, &["--json", "log", &url]).ok().json();
-    let listed: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["version_id"].as_str().unwrap())
-        .collect();
-    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    assert_eq!(listed, newest_first, "{log:#}");
-    assert!(
-        log.as_array()
-            .unwrap()
-            .iter()
-            .all(|v| v["written_by_s3sqlite"] == true && v["content_hash"].is_string()),
-        "{log:#}"
-    );
-    let text = s3sqlite(&fx, &here, &["log", &url]).ok();
-    assert!(
-        text.stdout.contains("3 versions, newest first"),
-        "{text:#?}"
-    );
-
-    // the first version current again, as a fourth
-    let restored = s3sqlite(&fx, &here, &["--json", "restore", &url, &ids[0]])
-        .ok()
-        .json();
-    assert_eq!(restored["restored"], ids[0].as_str(), "{restored:#}");
-    assert_eq!(remote_names(&fx, "app.db").await, ["alice"]);
-    let log = s3sqlite(&fx, &here, &["--json", "log", &url]).ok().json();
-    assert_eq!(log.as_array().unwrap().len(), 4, "{log:#}");
-    assert_eq!(log[0]["content_hash"], log[3]["content_hash"], "{log:#}");
-    let missing = s3sqlite(&fx, &here, &["restore", &url, "no-such-version"]);
-    assert_eq!(missing.code, 1, "{missing:#?}");
-    assert!(
-        missing.stderr.contains("has no version no-such-version"),
-        "{missing:#?}"
-    );
-
-    let file = Fixture::new(Backend::File)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ran = s3sqlite(&file, &cwd(&file, "b"), &["log", &file.url("app.db")]);
-    assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(ran.stderr.contains("keeps no versions"), "{ran:#?}");
 }

@@ -32,7 +32,17 @@ pub(crate) async fn run(cli: &Cli, output: &Output, bars: bool) -> Result<ExitCo
         Command::Pull {
             url,
             path,
+            version: Some(id),
+            ..
+        } => {
+            let path = path.as_deref().expect("clap requires PATH with --version");
+            pull::run_version(&context, url, id, path).await
+        }
+        Command::Pull {
+            url,
+            path,
             create,
+            version: None,
             policy,
         } => pull::run(&context, url, path.as_deref(), *create, policy.policy).await,
         Command::Push { path, policy } => push::run(&context, path, policy.policy).await,
@@ -43,7 +53,9 @@ pub(crate) async fn run(cli: &Cli, output: &Output, bars: bool) -> Result<ExitCo
             rounds,
             body_size,
         } => check::run(&context, prefix, *writers, *rounds, *body_size).await,
-        Command::Query { url, sql } => query::run(&context, url, sql).await,
+        Command::Query { url, sql, version } => {
+            query::run(&context, url, sql, version.as_deref()).await
+        }
         Command::Log { url } => log::run(&context, url).await,
         Command::Restore { url, version } => restore::run(&context, url, version).await,
     }

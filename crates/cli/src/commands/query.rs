@@ -1,4 +1,4 @@
-//! `s3sqlite query URL SQL`.
+//! `s3sqlite query URL SQL` and `s3sqlite query URL --version ID SQL`.
 
 use std::process::ExitCode;
 
@@ -18,9 +18,16 @@ struct Rows {
     rows: Vec<Vec<Cell>>,
 }
 
-/// Downloads a fresh copy of `url` into a temp folder, runs `sql` on it
-/// read-only and prints the rows; the copy is removed afterwards.
-pub(crate) async fn run(context: &Context<'_>, url: &str, sql: &str) -> Result<ExitCode, Error> {
+/// Downloads a fresh copy of `url` (of its version `version`, when given:
+/// a read-only replica pinned to it) into a temp folder, runs `sql` on it
+/// read-only and prints the rows; the copy is removed afterwards and
+/// nothing is ever uploaded.
+pub(crate) async fn run(
+    context: &Context<'_>,
+    url: &str,
+    sql: &str,
+    version: Option<&str>,
+) -> Result<ExitCode, Error> {
     let dir = tempfile::Builder::new()
         .prefix("s3sqlite-query-")
         .tempdir()
@@ -33,11 +40,22 @@ pub(crate) async fn run(context: &Context<'_>, url: &str, sql: &str) -> Result<E
     let options = context
         .replica_options(&path, Policy::Fail)
         .with_create_if_missing(false);
+    let options = match version {
+        Some(id) => options.with_version(id),
+        None => options,
+    };
     let replica = Replica::open(remote, options).await?;
     let url = replica.url().to_owned();
-    let failed = |source| Error::Query {
-        url: url.clone(),
-        source,
+    let failed = |source| match version {
+        Some(id) => Error::QueryVersion {
+            url: url.clone(),
+            id: id.to_owned(),
+            source,
+        },
+        None => Error::Query {
+            url: url.clone(),
+            source,
+        },
     };
     let path = replica.local_path().to_owned();
     let rows = tokio::task::spawn_blocking({
@@ -51,6 +69,7 @@ pub(crate) async fn run(context: &Context<'_>, url: &str, sql: &str) -> Result<E
     let value = json!({
         "command": "query",
         "url": url,
+        "version_id": version,
         "columns": rows.columns,
         "rows": rows.rows.iter().map(|row| row.iter().map(json_of).collect::<Vec<_>>()).collect::<Vec<_>>(),
     });
