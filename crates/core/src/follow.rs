@@ -61,7 +61,13 @@ impl fmt::Display for Freshness {
             None => f.write_str("holds no version")?,
         }
         match self.age() {
-            Some(age) => write!(f, ", refreshed {:.1} s ago", age.as_secs_f64())?,
+            Some(age) => write!(
+                f,
+                ", refreshed {:.1} s ago ({} refreshes, {} bytes downloaded)",
+                age.as_secs_f64(),
+                self.refreshes,
+                self.bytes_down
+            )?,
             None => f.write_str(", not refreshed since the open")?,
         }
         if let Some(error) = &self.last_error {
