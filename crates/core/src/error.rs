@@ -249,9 +249,11 @@ pub enum Error {
         base: Box<RemoteVersion>,
     },
 
-    /// The remote moved past the version the local copy was based on, and the
-    /// sync policy did not resolve it. Nothing changed on either side.
-    #[error("conflict on {url}: the remote moved from {} to {} while the local copy has changes of its own{}", show(.base.as_deref()), show(.current.as_deref()), refusal(.refused.as_deref()))]
+    /// The remote moved past the version a write was conditional on: the
+    /// version the local copy was based on, which the sync policy did not
+    /// resolve, or the version a restore read. Nothing changed on either
+    /// side.
+    #[error("conflict on {url}: the remote is at {}, not at {} as this write expected, so nothing was written{}", show(.current.as_deref()), show(.base.as_deref()), refusal(.refused.as_deref()))]
     Conflict {
         /// The remote URL.
         url: String,

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
+use crate::error::ErrorChain;
 use crate::hash::ContentHash;
+use crate::manifest::Manifest;
 use crate::remote::RemoteStore;
 use crate::transfer::TransferOptions;
 use crate::verify::verify_download;
@@ -78,7 +80,38 @@ pub async fn restore<R: RemoteStore + ?Sized>(
         .prefix(".s3sqlite-restore")
         .tempfile_in(scratch)
         .map_err(|e| Error::io("create a temp file in", scratch, e))?;
-    let hash = download_version(remote, version, temp.path(), transfer).await?;
+    let downloaded = remote.download(temp.path(), version, transfer).await?;
+    let hash = verify_download(&remote.to_string(), temp.path(), version, &downloaded)?;
+    send_manifest(remote, temp.path(), hash, downloaded.manifest).await?;
     let stamp = Stamp::new(hash, version.size);
     remote.upload(temp.path(), &condition, &stamp).await
+}
+
+/// Stores the manifest of the file at `path` (content `hash`) beside the
+/// object, as a push does, so that replicas behind fetch only what the
+/// restore changed; `made` is one the download computed. A manifest that
+/// cannot be stored costs those replicas a whole download, not the
+/// restore: the failure is a warning.
+async fn send_manifest<R: RemoteStore + ?Sized>(
+    remote: &R,
+    path: &Path,
+    hash: ContentHash,
+    made: Option<Manifest>,
+) -> Result<()> {
+    let manifest = match made {
+        Some(manifest) => Some(manifest),
+        None => Manifest::hash_file(path)?.1,
+    };
+    let Some(manifest) = manifest.filter(|m| m.root() == hash) else {
+        return Ok(());
+    };
+    if let Err(err) = remote.put_manifest(&hash, &manifest.encode()).await {
+        tracing::warn!(
+            url = %remote,
+            error = %ErrorChain::new(&err),
+            "could not store the manifest beside the restored version: replicas that are \
+             behind will download it whole"
+        );
+    }
+    Ok(())
 }

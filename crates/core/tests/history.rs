@@ -125,6 +125,44 @@ async fn a_restore_makes_an_earlier_version_current_again(backend: Backend) {
     );
 }
 
+/// A restore stores the manifest of what it made current, as a push
+/// does: a replica one version behind pulls the restored version as the
+/// ranges that differ, not the whole 8 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_a_replica_behind_a_restore_fetches_only_what_changed() {
+    let fx = fixture(Backend::LocalStack).await;
+    enable_versioning(&fx).await.unwrap();
+    let mut writer = fx
+        .open("app.db", "writer.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    common::build(writer.local_path(), 8, 10);
+    writer.push().await.unwrap();
+    common::update(writer.local_path(), 1, "changed");
+    writer.push().await.unwrap();
+    let mut reader = fx
+        .open("app.db", "reader.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    let remote = fx.remote("app.db");
+    let versions = remote.versions().await.unwrap();
+    let first = &versions[1];
+    let scratch = tempfile::tempdir().unwrap();
+    history::restore(&remote, first, scratch.path(), &TransferOptions::default())
+        .await
+        .unwrap();
+    let hash = first.stamp.as_ref().unwrap().content_hash;
+    assert!(remote.get_manifest(&hash).await.unwrap().is_some());
+
+    let report = reader.pull().await.unwrap();
+    println!("LocalStack: pull after a restore: {report}");
+    assert_eq!(report.action, SyncAction::Downloaded, "{report}");
+    assert!(report.ranges_fetched >= 1, "{report}");
+    assert!(report.bytes_down < 1 << 20, "{report}");
+    let bytes = std::fs::read(reader.local_path()).unwrap();
+    assert_eq!(ContentHash::of_bytes(&bytes), hash);
+}
+
 /// A push that lands while the restore downloads the old version: the
 /// restore ends with a conflict, and the remote keeps that push.
 async fn a_push_during_a_restore_is_a_conflict(backend: Backend) {
