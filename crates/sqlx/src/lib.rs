@@ -49,6 +49,11 @@ pub struct DocsConflicts;
 #[doc = include_str!("../../../docs/stores.md")]
 pub struct DocsStores;
 
+/// `docs/history-and-followers.md`, its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/history-and-followers.md")]
+pub struct DocsHistoryAndFollowers;
+
 /// `docs/crash-safety.md`, its examples run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/crash-safety.md")]
