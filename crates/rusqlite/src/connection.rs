@@ -31,6 +31,19 @@ pub(crate) enum Op {
     Pull,
 }
 
+/// For a pull of a read-only replica, the report of a remote that did not
+/// move, after one HEAD and no local work; `None` otherwise.
+async fn unmoved(replica: &mut Replica, op: Op) -> Option<Result<SyncReport>> {
+    if !matches!(op, Op::Pull) || !replica.options().is_read_only() {
+        return None;
+    }
+    match replica.reuse_if_unmoved().await {
+        Ok(Some(report)) => Some(Ok(report)),
+        Ok(None) => None,
+        Err(err) => Some(Err(err.into())),
+    }
+}
+
 /// Pushes or pulls the prepared content (the checkpointed file, or the
 /// snapshot in `snapshot_dir`) under `policy` (the replica's when `None`).
 async fn run_prepared(
@@ -238,6 +251,10 @@ impl SyncedConnection {
         op: Op,
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
+        self.starting(op);
+        if let Some(result) = self.exec.block_on(unmoved(&mut self.replica, op)) {
+            return self.recorded(op, result);
+        }
         let result = self.prepare_sync().and_then(|snapshot| {
             self.exec.block_on(run_prepared(
                 &mut self.replica,
@@ -304,6 +321,9 @@ impl SyncedConnection {
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
         self.starting(op);
+        if let Some(result) = unmoved(&mut self.replica, op).await {
+            return self.recorded(op, result);
+        }
         let result = match self.prepare_sync() {
             Ok(snapshot) => run_prepared(&mut self.replica, snapshot.as_ref(), op, policy).await,
             Err(err) => Err(err),

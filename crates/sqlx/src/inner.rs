@@ -152,6 +152,13 @@ impl Inner {
         };
         let mut slot = self.replica.lock().await;
         let replica = self.open(&mut slot)?;
+        // a follower whose remote did not move has nothing to do
+        if let Op::Pull = op
+            && replica.options().is_read_only()
+            && let Some(report) = replica.reuse_if_unmoved().await?
+        {
+            return Ok(report);
+        }
         // held until the push returns: while a connection is open, no
         // last-connection checkpoint can change the main file
         let mut conn = self

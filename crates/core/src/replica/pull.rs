@@ -53,6 +53,29 @@ impl Replica {
         .await
     }
 
+    /// One HEAD: when the remote is still at the version the local copy
+    /// is based on, the report of a pull that had nothing to do
+    /// ([`SyncAction::Reused`]), made without reading the local file, so it
+    /// does not say whether the local copy changed; `None` when the remote
+    /// moved or is gone, for a [`pull_live`](Self::pull_live) to handle.
+    ///
+    /// What the adapters' followers ask first at each refresh: a remote
+    /// that did not move costs them one request and no local work (no
+    /// checkpoint, no hash of the file).
+    ///
+    /// # Errors
+    ///
+    /// The HEAD's error; [`Error::NoSuchVersion`](crate::Error::NoSuchVersion)
+    /// when the pinned version is gone.
+    pub async fn reuse_if_unmoved(&mut self) -> Result<Option<SyncReport>> {
+        let started = Instant::now();
+        let current = self.target().await?;
+        if !self.at_base(current.as_ref()) {
+            return Ok(None);
+        }
+        Ok(Some(self.report(Outcome::new(SyncAction::Reused), started)))
+    }
+
     /// Pulls while connections keep the database open: what an adapter's
     /// `pull()` calls.
     ///
