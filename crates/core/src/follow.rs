@@ -177,6 +177,18 @@ impl RefreshSchedule {
         self.next = Instant::now() + self.delay();
     }
 
+    /// Records how a refresh ended: [`succeeded`](Self::succeeded) or
+    /// [`failed`](Self::failed).
+    pub fn finished<E: std::error::Error + 'static>(
+        &mut self,
+        result: &std::result::Result<SyncReport, E>,
+    ) {
+        match result {
+            Ok(report) => self.succeeded(report),
+            Err(err) => self.failed(err),
+        }
+    }
+
     /// How fresh the follower is.
     pub fn freshness(&self) -> Freshness {
         self.freshness.clone()

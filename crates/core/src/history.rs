@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use crate::error::ErrorChain;
 use crate::hash::ContentHash;
 use crate::manifest::Manifest;
-use crate::remote::RemoteStore;
+use crate::remote::{RemoteStore, store_manifest};
 use crate::transfer::TransferOptions;
 use crate::verify::verify_download;
 use crate::version::{RemoteVersion, Stamp, WriteCondition};
@@ -89,9 +88,7 @@ pub async fn restore<R: RemoteStore + ?Sized>(
 
 /// Stores the manifest of the file at `path` (content `hash`) beside the
 /// object, as a push does, so that replicas behind fetch only what the
-/// restore changed; `made` is one the download computed. A manifest that
-/// cannot be stored costs those replicas a whole download, not the
-/// restore: the failure is a warning.
+/// restore changed; `made` is one the download computed.
 async fn send_manifest<R: RemoteStore + ?Sized>(
     remote: &R,
     path: &Path,
@@ -102,16 +99,8 @@ async fn send_manifest<R: RemoteStore + ?Sized>(
         Some(manifest) => Some(manifest),
         None => Manifest::hash_file(path)?.1,
     };
-    let Some(manifest) = manifest.filter(|m| m.root() == hash) else {
-        return Ok(());
-    };
-    if let Err(err) = remote.put_manifest(&hash, &manifest.encode()).await {
-        tracing::warn!(
-            url = %remote,
-            error = %ErrorChain::new(&err),
-            "could not store the manifest beside the restored version: replicas that are \
-             behind will download it whole"
-        );
+    if let Some(manifest) = manifest.filter(|m| m.root() == hash) {
+        store_manifest(remote, &manifest).await;
     }
     Ok(())
 }

@@ -276,10 +276,7 @@ impl SyncedConnection {
     /// `result`, recorded in a follower's schedule when `op` pulled.
     fn recorded(&mut self, op: Op, result: Result<SyncReport>) -> Result<SyncReport> {
         if let (Op::Pull, Some(schedule)) = (op, self.schedule.as_mut()) {
-            match &result {
-                Ok(report) => schedule.succeeded(report),
-                Err(err) => schedule.failed(err),
-            }
+            schedule.finished(&result);
         }
         result
     }

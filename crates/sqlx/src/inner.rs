@@ -89,10 +89,7 @@ impl Inner {
         if let Op::Pull = op
             && let Some(schedule) = self.schedule.lock().expect("schedule slot").as_mut()
         {
-            match &result {
-                Ok(report) => schedule.succeeded(report),
-                Err(err) => schedule.failed(err),
-            }
+            schedule.finished(&result);
         }
         let report = result?;
         self.background_error

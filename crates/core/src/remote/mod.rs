@@ -240,6 +240,31 @@ pub(crate) async fn head_then_download<R: RemoteStore + ?Sized>(
     Ok(Some((version, downloaded)))
 }
 
+/// Stores `manifest` beside the object of `remote`, under the content
+/// hash it verifies to; returns the bytes sent (0 when it was there
+/// already). A manifest that cannot be stored costs the replicas that are
+/// behind a whole download of that version, not the write it goes with:
+/// the failure is a warning.
+pub(crate) async fn store_manifest<R: RemoteStore + ?Sized>(
+    remote: &R,
+    manifest: &crate::manifest::Manifest,
+) -> u64 {
+    let bytes = manifest.encode();
+    match remote.put_manifest(&manifest.root(), &bytes).await {
+        Ok(true) => bytes.len() as u64,
+        Ok(false) => 0,
+        Err(err) => {
+            tracing::warn!(
+                url = %remote,
+                error = %crate::ErrorChain::new(&err),
+                "could not store the manifest beside the object: replicas that are \
+                 behind will download this version whole"
+            );
+            0
+        }
+    }
+}
+
 /// Forwards every method, provided ones included: a remote shared behind an
 /// `Arc` (as the adapters hold theirs) keeps its own overrides.
 #[async_trait]

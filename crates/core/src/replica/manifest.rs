@@ -96,20 +96,7 @@ impl Replica {
         let Some(manifest) = self.manifest_of(hash, path)? else {
             return Ok(0);
         };
-        let bytes = manifest.encode();
-        match self.remote.put_manifest(&hash, &bytes).await {
-            Ok(true) => Ok(bytes.len() as u64),
-            Ok(false) => Ok(0),
-            Err(err) => {
-                tracing::warn!(
-                    url = %self.url,
-                    error = %crate::ErrorChain::new(&err),
-                    "could not store the manifest beside the object: replicas that are \
-                     behind will download this version whole"
-                );
-                Ok(0)
-            }
-        }
+        Ok(crate::remote::store_manifest(&*self.remote, &manifest).await)
     }
 
     /// After a push: removes the manifest of the version before the one

@@ -247,7 +247,8 @@ impl Client {
     }
 
     /// The version `id` of the object, with the stamp read from its
-    /// metadata; `None` when that version is gone.
+    /// metadata (and `id` as its version id when the store's answer names
+    /// none); `None` when that version is gone.
     #[cfg(feature = "aws")]
     pub(super) async fn head_version(&self, id: &str) -> Result<Option<RemoteVersion>> {
         let options = GetOptions {
@@ -256,7 +257,11 @@ impl Client {
             ..GetOptions::default()
         };
         match self.store.get_opts(&self.key, options).await {
-            Ok(result) => Ok(Some(version_of(&result))),
+            Ok(result) => {
+                let mut version = version_of(&result);
+                version.version.get_or_insert_with(|| id.to_owned());
+                Ok(Some(version))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(err) => Err(self.error(err)),
         }

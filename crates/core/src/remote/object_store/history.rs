@@ -33,7 +33,6 @@ pub(super) async fn versions(client: &Client, s3: &S3Client) -> Result<Vec<Remot
     let heads = stream::iter(kept).map(|entry| async move {
         let head = client.head_version(&entry.version_id).await?;
         Ok::<_, Error>(head.map(|mut version| {
-            version.version.get_or_insert(entry.version_id);
             version.last_modified = version.last_modified.or(entry.last_modified);
             version
         }))

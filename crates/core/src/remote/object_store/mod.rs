@@ -385,11 +385,7 @@ impl RemoteStore for ObjectStoreRemote {
     async fn version(&self, id: &str) -> Result<Option<RemoteVersion>> {
         #[cfg(feature = "aws")]
         if let Backend::S3 { .. } = self.client.backend() {
-            let head = self.client.head_version(id).await?;
-            return Ok(head.map(|mut version| {
-                version.version.get_or_insert_with(|| id.to_owned());
-                version
-            }));
+            return self.client.head_version(id).await;
         }
         let _ = id;
         Err(self.no_versions())
