@@ -230,6 +230,22 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A sync was asked to take the local copy as unwritten
+    /// ([`LiveSource::Unwritten`](crate::LiveSource::Unwritten)) while the
+    /// replica is writable, or has no record of the version the copy holds.
+    /// Nothing was read or sent.
+    #[error(
+        "the local copy {} of {url} cannot be taken as unwritten: only a read-only replica's \
+         copy with a recorded version can; sync it from a checkpoint or a snapshot instead",
+        path.display()
+    )]
+    NotUnwritten {
+        /// The remote URL.
+        url: String,
+        /// The local copy.
+        path: PathBuf,
+    },
+
     /// The remote object does not exist and the replica may not create it.
     #[error("{url} does not exist and create_if_missing is off")]
     RemoteNotFound {

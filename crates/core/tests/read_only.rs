@@ -4,18 +4,136 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::{remote_values, seed, values, write};
-use s3sqlite_core::{Error, RemoteStore, Replica, ReplicaOptions, SyncAction};
+use s3sqlite_core::{
+    Error, LiveReplace, LiveSource, RemoteStore, Replica, ReplicaOptions, SyncAction, async_trait,
+};
 use s3sqlite_testkit::{Backend, Fixture, HttpLog};
 
 s3sqlite_testkit::backend_tests!(
     a_read_only_replica_follows_the_remote,
     a_read_only_replica_never_creates_or_adopts,
     local_changes_are_never_uploaded_by_a_read_only_replica,
+    an_unwritten_pull_builds_on_the_base_copy,
 );
 
 fn read_only() -> ReplicaOptions {
     ReplicaOptions::new().with_read_only(true)
+}
+
+/// Writes a database into the local copy by copying it over, as a live
+/// replace would with no connection open.
+struct CopyOver(PathBuf);
+
+#[async_trait]
+impl LiveReplace for CopyOver {
+    async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
+        std::fs::copy(db, &self.0).unwrap();
+        Ok(())
+    }
+}
+
+/// A follower's pull that takes its copy as unwritten builds the new
+/// version on its base copy from the ranges that changed; a base copy
+/// damaged on disk costs a whole download, never a wrong copy.
+async fn an_unwritten_pull_builds_on_the_base_copy(fx: Fixture) {
+    let mut writer = fx
+        .open("db", "writer.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    common::build(writer.local_path(), 5, 3);
+    writer.push().await.unwrap();
+    let size = std::fs::metadata(writer.local_path()).unwrap().len();
+    let options = read_only().with_base_copy(true);
+    let mut follower = fx.open("db", "follower.db", options).await.unwrap();
+    let restore = CopyOver(follower.local_path().to_owned());
+    let unmoved = follower
+        .pull_live(LiveSource::Unwritten, &restore, None)
+        .await
+        .unwrap();
+    assert_eq!(unmoved.action, SyncAction::Reused, "{unmoved}");
+
+    common::update(writer.local_path(), 1, "first change");
+    writer.push().await.unwrap();
+    let pulled = follower
+        .pull_live(LiveSource::Unwritten, &restore, None)
+        .await
+        .unwrap();
+    assert_eq!(pulled.action, SyncAction::Downloaded, "{pulled}");
+    assert!(pulled.bytes_down < size / 8, "{pulled}");
+    assert_eq!(row(follower.local_path(), 1), "first change");
+
+    let copies: Vec<_> = std::fs::read_dir(fx.local(""))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.to_string_lossy()
+                .contains("follower.db.s3sqlite-base-")
+        })
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let mut damaged = std::fs::read(&copies[0]).unwrap();
+    damaged[2 << 20] ^= 0xff;
+    std::fs::write(&copies[0], damaged).unwrap();
+    common::update(writer.local_path(), 2, "second change");
+    writer.push().await.unwrap();
+    let pulled = follower
+        .pull_live(LiveSource::Unwritten, &restore, None)
+        .await
+        .unwrap();
+    assert_eq!(pulled.action, SyncAction::Downloaded, "{pulled}");
+    assert!(pulled.bytes_down >= size, "a whole download: {pulled}");
+    assert_eq!(row(follower.local_path(), 1), "first change");
+    assert_eq!(row(follower.local_path(), 2), "second change");
+    assert_eq!(
+        std::fs::read(follower.local_path()).unwrap(),
+        std::fs::read(writer.local_path()).unwrap()
+    );
+}
+
+/// The value of row `id` of table `t(id, v)` in the database at `path`.
+fn row(path: &Path, id: i64) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT v FROM t WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap()
+}
+
+/// A writable replica's copy is never taken as unwritten: its pull and
+/// push with that source are `Error::NotUnwritten`, naming the URL and
+/// the path, and the local changes stay, to go up with the next push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_a_writable_copy_is_never_taken_as_unwritten() {
+    let fx = Fixture::new(Backend::Memory).await.unwrap();
+    seed(&fx, "db", &["one"]).await;
+    let mut writer = fx
+        .open("db", "writer.db", ReplicaOptions::new())
+        .await
+        .unwrap();
+    write(writer.local_path(), &["mine"]);
+    let restore = CopyOver(writer.local_path().to_owned());
+    let err = writer
+        .pull_live(LiveSource::Unwritten, &restore, None)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::NotUnwritten { .. }), "{err:?}");
+    assert!(message.contains(&fx.url("db")), "{message}");
+    assert!(
+        message.contains(&writer.local_path().display().to_string()),
+        "{message}"
+    );
+    let err = writer
+        .push_live(LiveSource::Unwritten, &restore)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotUnwritten { .. }), "{err:?}");
+    assert_eq!(values(writer.local_path()), ["one", "mine"]);
+    let pushed = writer.push().await.unwrap();
+    assert_eq!(pushed.action, SyncAction::Uploaded, "{pushed}");
+    assert_eq!(remote_values(&fx, "db").await, ["one", "mine"]);
 }
 
 /// Opened and pulled, a read-only replica brings each new version down,
@@ -104,6 +222,29 @@ async fn localstack_a_read_only_replica_sends_only_reads() {
         .cloned()
         .collect();
     assert!(writes.is_empty(), "{}", common::show(&writes));
+}
+
+/// A pull taking a follower's copy as unwritten, of a remote that did not
+/// move, is one HEAD, on a real S3 server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_an_unwritten_pull_of_an_unmoved_remote_is_one_head() {
+    let fx = Fixture::new(Backend::LocalStack).await.unwrap();
+    seed(&fx, "db", &["one"]).await;
+    let log = HttpLog::new();
+    let options = read_only().with_local_path(fx.local("follower.db"));
+    let mut follower = Replica::open(fx.logged_remote("db", &log), options)
+        .await
+        .unwrap();
+    let restore = CopyOver(follower.local_path().to_owned());
+    log.clear();
+    let report = follower
+        .pull_live(LiveSource::Unwritten, &restore, None)
+        .await
+        .unwrap();
+    assert_eq!(report.action, SyncAction::Reused, "{report}");
+    let exchanges = log.exchanges();
+    let methods: Vec<_> = exchanges.iter().map(|e| e.method.as_str()).collect();
+    assert_eq!(methods, ["HEAD"], "{}", common::show(&exchanges));
 }
 
 /// `file://` keeps no versions: opening one is `Error::NoVersions`, and

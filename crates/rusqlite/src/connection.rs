@@ -20,8 +20,6 @@ type Init = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
 /// The snapshot's file name in the folder `prepare_sync` returns.
 const SNAPSHOT: &str = "snapshot.db";
 
-/// Pushes what `prepare_sync` left: the checkpointed main file, or the
-/// snapshot in `snapshot_dir`.
 /// What a sync does once the database's content is in one file.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Op {
@@ -31,34 +29,34 @@ pub(crate) enum Op {
     Pull,
 }
 
-/// For a pull of a read-only replica, the report of a remote that did not
-/// move, after one HEAD and no local work; `None` otherwise.
-async fn unmoved(replica: &mut Replica, op: Op) -> Option<Result<SyncReport>> {
-    if !matches!(op, Op::Pull) || !replica.options().is_read_only() {
-        return None;
-    }
-    match replica.reuse_if_unmoved().await {
-        Ok(Some(report)) => Some(Ok(report)),
-        Ok(None) => None,
-        Err(err) => Some(Err(err.into())),
-    }
+/// How a sync reads the database's content, as `prepare_sync` left it.
+enum Prepared {
+    /// A read-only connection wrote nothing: nothing to read.
+    Unwritten,
+    /// The main file, checkpointed.
+    Checkpointed,
+    /// A snapshot, as [`SNAPSHOT`] in this folder (removed on drop).
+    Snapshot(tempfile::TempDir),
 }
 
-/// Pushes or pulls the prepared content (the checkpointed file, or the
-/// snapshot in `snapshot_dir`) under `policy` (the replica's when `None`).
+/// Pushes or pulls the prepared content under `policy` (the replica's when
+/// `None`).
 async fn run_prepared(
     replica: &mut Replica,
-    snapshot_dir: Option<&tempfile::TempDir>,
+    prepared: &Prepared,
     op: Op,
     policy: Option<Arc<dyn SyncPolicy>>,
 ) -> Result<SyncReport> {
-    let durable = !replica.options().is_read_only();
-    let restore = BackupRestore::new(replica.local_path()).durable(durable);
-    let snapshot = snapshot_dir.map(|dir| dir.path().join(SNAPSHOT));
-    let source = match &snapshot {
-        Some(path) => LiveSource::Snapshot(path),
-        None => LiveSource::Checkpointed,
+    let snapshot;
+    let (source, durable) = match prepared {
+        Prepared::Unwritten => (LiveSource::Unwritten, false),
+        Prepared::Checkpointed => (LiveSource::Checkpointed, true),
+        Prepared::Snapshot(dir) => {
+            snapshot = dir.path().join(SNAPSHOT);
+            (LiveSource::Snapshot(&snapshot), true)
+        }
     };
+    let restore = BackupRestore::new(replica.local_path()).durable(durable);
     Ok(match op {
         Op::Push => replica.push_live_with(source, &restore, policy).await?,
         Op::PushBy(deadline) => replica.push_live_by(source, &restore, deadline).await?,
@@ -252,16 +250,9 @@ impl SyncedConnection {
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
         self.starting(op);
-        if let Some(result) = self.exec.block_on(unmoved(&mut self.replica, op)) {
-            return self.recorded(op, result);
-        }
-        let result = self.prepare_sync().and_then(|snapshot| {
-            self.exec.block_on(run_prepared(
-                &mut self.replica,
-                snapshot.as_ref(),
-                op,
-                policy,
-            ))
+        let result = self.prepare_sync().and_then(|prepared| {
+            self.exec
+                .block_on(run_prepared(&mut self.replica, &prepared, op, policy))
         });
         self.recorded(op, result)
     }
@@ -318,37 +309,37 @@ impl SyncedConnection {
         policy: Option<Arc<dyn SyncPolicy>>,
     ) -> Result<SyncReport> {
         self.starting(op);
-        if let Some(result) = unmoved(&mut self.replica, op).await {
-            return self.recorded(op, result);
-        }
         let result = match self.prepare_sync() {
-            Ok(snapshot) => run_prepared(&mut self.replica, snapshot.as_ref(), op, policy).await,
+            Ok(prepared) => run_prepared(&mut self.replica, &prepared, op, policy).await,
             Err(err) => Err(err),
         };
         self.recorded(op, result)
     }
 
-    /// Checks there is no open transaction and checkpoints; when another
-    /// connection's reader keeps the checkpoint from completing, makes a
-    /// snapshot with SQLite's online backup API ([`snapshot_into`], which
-    /// keeps every page at its number) and returns the temp folder holding
-    /// it (as [`SNAPSHOT`], removed on drop).
-    fn prepare_sync(&self) -> Result<Option<tempfile::TempDir>> {
+    /// Checks there is no open transaction; then, on a writable
+    /// connection, checkpoints, or, when another connection's reader keeps
+    /// the checkpoint from completing, makes a snapshot with SQLite's
+    /// online backup API ([`snapshot_into`], which keeps every page at its
+    /// number). A read-only connection wrote nothing, so it needs neither.
+    fn prepare_sync(&self) -> Result<Prepared> {
         if !self.conn().is_autocommit() {
             return Err(Error::InTransaction {
                 path: self.local_path().to_owned(),
             });
+        }
+        if self.replica.options().is_read_only() {
+            return Ok(Prepared::Unwritten);
         }
         let busy: i64 = self
             .conn()
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
             .map_err(self.db_error("checkpoint"))?;
         if busy == 0 {
-            return Ok(None);
+            return Ok(Prepared::Checkpointed);
         }
         let dir = self.replica.snapshot_dir()?;
         snapshot_into(self.conn(), &dir.path().join(SNAPSHOT))?;
-        Ok(Some(dir))
+        Ok(Prepared::Snapshot(dir))
     }
 
     /// Where the local copy stands against the remote, with one HEAD request.
@@ -495,14 +486,15 @@ impl SyncedConnectionBuilder {
     /// finds `period` passed since the last refresh: call it between
     /// statements, say at the start of each request. A refresh writes
     /// through SQLite's backup API, downloads only the ranges that changed
-    /// when the database's manifest is stored, and costs a HEAD when the
-    /// remote did not move; one that fails keeps the data, and the next
+    /// when the database's manifest is stored (laid over a base copy kept
+    /// beside the database, the disk space of one more database), and
+    /// costs a HEAD when the remote did not move; one that fails keeps the data, and the next
     /// waits longer (see [`RefreshSchedule`](s3sqlite_core::RefreshSchedule)).
     ///
     /// By default, off.
     pub fn with_refresh_every(mut self, period: std::time::Duration) -> Self {
         self.refresh_every = Some(period);
-        self.replica = self.replica.with_read_only(true);
+        self.replica = self.replica.with_read_only(true).with_base_copy(true);
         self
     }
 

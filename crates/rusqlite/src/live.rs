@@ -69,12 +69,15 @@ fn restore(path: &Path, db: &Path, durable: bool) -> s3sqlite_core::Result<()> {
         conn.pragma_update(None, "synchronous", "OFF")
             .map_err(failed)?;
     }
-    conn.restore(
-        rusqlite::MAIN_DB,
-        db,
-        None::<fn(rusqlite::backup::Progress)>,
-    )
-    .map_err(failed)?;
+    {
+        let source = rusqlite::Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut conn).map_err(failed)?;
+        finish(&backup).map_err(failed)?;
+    }
     // in WAL mode the restored pages sit in the WAL: move them into the main
     // file, so that the file holds what was restored and reads as clean;
     // readers may keep the checkpoint from completing, which only leaves
@@ -122,18 +125,22 @@ pub fn snapshot_into(conn: &rusqlite::Connection, dest: &Path) -> s3sqlite_core:
     let mut copy = rusqlite::Connection::open(dest).map_err(failed)?;
     {
         let backup = rusqlite::backup::Backup::new(conn, &mut copy).map_err(failed)?;
-        match backup.step(-1).map_err(failed)? {
-            rusqlite::backup::StepResult::Done => {}
-            step => {
-                let busy = rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                    Some(format!("the backup stopped before its end: {step:?}")),
-                );
-                return Err(failed(busy));
-            }
-        }
+        finish(&backup).map_err(failed)?;
     }
     copy.close().map_err(|(_, e)| failed(e))
+}
+
+/// Runs `backup` to its end in one step: every page under one read
+/// transaction of the source; a step that stops before the end is
+/// `SQLITE_BUSY`.
+fn finish(backup: &rusqlite::backup::Backup<'_, '_>) -> rusqlite::Result<()> {
+    match backup.step(-1)? {
+        rusqlite::backup::StepResult::Done => Ok(()),
+        step => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some(format!("the backup stopped before its end: {step:?}")),
+        )),
+    }
 }
 
 /// Lets SQLite finish what a killed process left beside the database at

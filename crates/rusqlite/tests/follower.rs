@@ -33,10 +33,12 @@ async fn seed(fx: &Fixture, mib: u64) {
 /// A writer pushes five rows, one at a time, to an 8 MiB database; after
 /// each, the follower, asked between statements, refreshes once its
 /// period has passed and shows the row, downloading only what changed.
-/// Asked again at once, it finds nothing new.
+/// Asked again at once, it finds nothing new. Closed and reopened after
+/// another push, it opens at that push.
 async fn a_follower_brings_each_push_in_between_statements(fx: Fixture) {
     seed(&fx, 8).await;
     let (w, f) = (builder(&fx, "writer.db"), builder(&fx, "follower.db"));
+    let reopen = builder(&fx, "follower.db");
     let (freshness, opened) = tokio::task::spawn_blocking(move || {
         let mut writer = w.open().unwrap();
         let period = Duration::from_millis(100);
@@ -68,6 +70,14 @@ async fn a_follower_brings_each_push_in_between_statements(fx: Fixture) {
         }
         let freshness = follower.freshness().unwrap();
         assert_eq!(follower.close().unwrap().action, SyncAction::Unchanged);
+        // reopened once the writer moved on: the copy the refreshes left
+        // is recognised as the version it holds, and brought up to date
+        writer.execute("INSERT INTO t (id) VALUES (6)", []).unwrap();
+        writer.sync().unwrap();
+        let follower = reopen.with_refresh_every(period).open().unwrap();
+        assert_eq!(follower.opened_action(), SyncAction::Downloaded);
+        assert_eq!(count(&follower), 6);
+        follower.close().unwrap();
         writer.close().unwrap();
         (freshness, opened)
     })

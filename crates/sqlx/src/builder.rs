@@ -87,7 +87,11 @@ impl S3SqlitePoolBuilder {
     /// while the pool keeps serving queries: a query sees the database as
     /// it was before a refresh or after it, never half of one. A refresh
     /// of a database whose manifest is stored downloads only the ranges
-    /// that changed; one that finds the remote unchanged costs a HEAD.
+    /// that changed and lays them over a base copy kept beside the
+    /// database (the disk space of one more database); one that finds the
+    /// remote unchanged costs a HEAD. A refresh neither checkpoints nor
+    /// reads the open database: its connections wrote nothing
+    /// ([`LiveSource::Unwritten`](s3sqlite_core::LiveSource::Unwritten)).
     ///
     /// A refresh that fails keeps the data the pool holds, is logged and
     /// kept for [`take_background_error`](S3SqlitePool::take_background_error),
@@ -128,7 +132,7 @@ impl S3SqlitePoolBuilder {
     /// [`RefreshSchedule`]: s3sqlite_core::RefreshSchedule
     pub fn with_refresh_every(mut self, period: Duration) -> Self {
         self.background = Some(Background::Refresh(period));
-        self.replica = self.replica.with_read_only(true);
+        self.replica = self.replica.with_read_only(true).with_base_copy(true);
         self
     }
 

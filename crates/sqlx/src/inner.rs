@@ -149,12 +149,21 @@ impl Inner {
         };
         let mut slot = self.replica.lock().await;
         let replica = self.open(&mut slot)?;
-        // a follower whose remote did not move has nothing to do
-        if let Op::Pull = op
-            && replica.options().is_read_only()
-            && let Some(report) = replica.reuse_if_unmoved().await?
-        {
-            return Ok(report);
+        if replica.options().is_read_only() {
+            // query_only connections wrote nothing: no checkpoint, no read
+            let restore = BackupRestore::new(&self.path).durable(false);
+            return Ok(match op {
+                Op::Push | Op::PushBy(_) => {
+                    replica
+                        .push_live_with(LiveSource::Unwritten, &restore, policy)
+                        .await?
+                }
+                Op::Pull => {
+                    replica
+                        .pull_live(LiveSource::Unwritten, &restore, policy)
+                        .await?
+                }
+            });
         }
         // held until the push returns: while a connection is open, no
         // last-connection checkpoint can change the main file
@@ -193,8 +202,7 @@ impl Inner {
             Err(err) if is_busy(&err) => true,
             Err(err) => return Err(db_error("checkpoint")(err)),
         };
-        let durable = !replica.options().is_read_only();
-        let restore = BackupRestore::new(&self.path).durable(durable);
+        let restore = BackupRestore::new(&self.path);
         let snapshot_dir;
         let snapshot;
         let source = if !busy {

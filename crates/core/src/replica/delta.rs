@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::Replica;
 use super::download::Attempt;
 use super::local;
+use super::{Replica, base};
 use crate::Result;
 use crate::delta::download_changed;
 use crate::manifest::Manifest;
@@ -44,17 +44,25 @@ impl Replica {
     }
 
     /// The manifest of the file at `from`: the one kept for the base when
-    /// `from` is the local copy and its record says it is clean, else
-    /// computed by hashing it.
+    /// `from` is the local copy and its record says it is clean, or the
+    /// base copy; else computed by hashing it. A file that does not hold
+    /// what its manifest says only makes a download whose check fails, and
+    /// that is then made whole.
     fn manifest_of_source(&self, from: &Path) -> Result<Option<Manifest>> {
-        if from == self.path
-            && let Some(state) = &self.state
+        if let Some(state) = &self.state
             && let Some(hash) = state.base_hash
-            && let Some(fingerprint) = &state.fingerprint
-            && fingerprint.trusted_for(from)?
-            && let Some(kept) = self.local_manifest(hash)?
         {
-            return Ok(Some(kept));
+            let vouched = if from == self.path {
+                match &state.fingerprint {
+                    Some(fingerprint) => fingerprint.trusted_for(from)?,
+                    None => false,
+                }
+            } else {
+                from == base::path_for(&self.path, hash)
+            };
+            if vouched && let Some(kept) = self.local_manifest(hash)? {
+                return Ok(Some(kept));
+            }
         }
         let (_, manifest) = Manifest::hash_file(from)?;
         Ok(manifest)

@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::base;
 use super::live::LiveReplace;
 use super::local;
 use super::state::sibling;
@@ -198,11 +199,18 @@ impl Replica {
             .or_else(|| downloaded.manifest.clone());
         if let Some(replace) = live {
             replace.replace(temp.path()).await?;
-            self.write_base_copy(temp.path(), hash)?;
+            // the download itself becomes the base copy: renamed, not copied
+            let temp_path = temp.into_temp_path();
+            let content = if self.keeps_base() {
+                base::adopt(&self.path, &temp_path, hash)?;
+                base::path_for(&self.path, hash)
+            } else {
+                temp_path.to_path_buf()
+            };
             // kept first: the live record may find a rewritten header and
             // keep the local file's own manifest instead
             self.keep_local_manifest(manifest.as_ref())?;
-            self.record_live(version, hash, temp.path())?;
+            self.record_live(version, hash, &content)?;
             return Ok(outcome);
         }
         // announced first: a crash between the rename and the record leaves

@@ -53,29 +53,6 @@ impl Replica {
         .await
     }
 
-    /// One HEAD: when the remote is still at the version the local copy
-    /// is based on, the report of a pull that had nothing to do
-    /// ([`SyncAction::Reused`]), made without reading the local file, so it
-    /// does not say whether the local copy changed; `None` when the remote
-    /// moved or is gone, for a [`pull_live`](Self::pull_live) to handle.
-    ///
-    /// What the adapters' followers ask first at each refresh: a remote
-    /// that did not move costs them one request and no local work (no
-    /// checkpoint, no hash of the file).
-    ///
-    /// # Errors
-    ///
-    /// The HEAD's error; [`Error::NoSuchVersion`](crate::Error::NoSuchVersion)
-    /// when the pinned version is gone.
-    pub async fn reuse_if_unmoved(&mut self) -> Result<Option<SyncReport>> {
-        let started = Instant::now();
-        let current = self.target().await?;
-        if !self.at_base(current.as_ref()) {
-            return Ok(None);
-        }
-        Ok(Some(self.report(Outcome::new(SyncAction::Reused), started)))
-    }
-
     /// Pulls while connections keep the database open: what an adapter's
     /// `pull()` calls.
     ///
@@ -86,7 +63,9 @@ impl Replica {
     /// (SQLite's online backup API) instead of a file renamed over it; a
     /// copy with changes of its own, when the remote moved, goes to `policy`
     /// (the replica's when `None`), exactly as a push would; when the remote
-    /// did not move, nothing is transferred.
+    /// did not move, nothing is transferred. A read-only replica's source
+    /// may be [`LiveSource::Unwritten`]: then the pull reads nothing of the
+    /// live file, and one that finds the remote where it was is one HEAD.
     ///
     /// # Errors
     ///
@@ -101,23 +80,27 @@ impl Replica {
         let span = tracing::info_span!("s3sqlite.pull", url = %self.url, live = true);
         async {
             let started = Instant::now();
-            let (path, same_as_local, hash, clean) = self.live_content(source)?;
+            let content = self.live_content(source)?;
             let current = self.target().await?;
             let outcome = if self.at_base(current.as_ref()) {
                 let outcome = Outcome::new(SyncAction::Reused);
-                if clean { outcome } else { outcome.dirty() }
+                if content.clean {
+                    outcome
+                } else {
+                    outcome.dirty()
+                }
             } else {
-                match (clean, current) {
+                match (content.clean, current) {
                     (_, None) => {
                         return Err(self.remote_deleted());
                     }
                     (true, Some(current)) => {
-                        self.fetch_with(current, Some(replace), Some(&path), None)
+                        self.fetch_with(current, Some(replace), Some(&content.path), None)
                             .await?
                     }
                     (false, current) => {
-                        let source = Source::live(path, same_as_local, replace);
-                        self.upload_dirty(hash, Some(current), source, policy)
+                        let source = Source::live(content.path, content.same_as_local, replace);
+                        self.upload_dirty(content.hash, Some(current), source, policy)
                             .await?
                     }
                 }

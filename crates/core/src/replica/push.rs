@@ -210,13 +210,14 @@ impl Replica {
         let span = tracing::info_span!("s3sqlite.push", url = %self.url, live = true);
         async {
             let started = Instant::now();
-            let (path, same_as_local, hash, clean) = self.live_content(source)?;
-            let outcome = if clean {
+            let content = self.live_content(source)?;
+            let outcome = if content.clean {
                 Outcome::new(SyncAction::Unchanged)
             } else {
-                self.check_deadline(&path, deadline)?;
-                let source = Source::live(path, same_as_local, replace);
-                self.upload_dirty(hash, None, source, policy).await?
+                self.check_deadline(&content.path, deadline)?;
+                let source = Source::live(content.path, content.same_as_local, replace);
+                self.upload_dirty(content.hash, None, source, policy)
+                    .await?
             };
             let report = self.report(outcome, started);
             tracing::info!(report = %report, "pushed");
