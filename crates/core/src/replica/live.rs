@@ -91,6 +91,7 @@ pub(super) struct Content {
     pub(super) path: PathBuf,
     /// `path` is the local main file.
     pub(super) same_as_local: bool,
+    /// Its content hash.
     pub(super) hash: ContentHash,
     /// It is the base version's content.
     pub(super) clean: bool,
