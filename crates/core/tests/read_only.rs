@@ -49,18 +49,12 @@ async fn an_unwritten_pull_builds_on_the_base_copy(fx: Fixture) {
     let options = read_only().with_base_copy(true);
     let mut follower = fx.open("db", "follower.db", options).await.unwrap();
     let restore = CopyOver(follower.local_path().to_owned());
-    let unmoved = follower
-        .pull_live(LiveSource::Unwritten, &restore, None)
-        .await
-        .unwrap();
+    let unmoved = refresh(&mut follower, &restore).await;
     assert_eq!(unmoved.action, SyncAction::Reused, "{unmoved}");
 
     common::update(writer.local_path(), 1, "first change");
     writer.push().await.unwrap();
-    let pulled = follower
-        .pull_live(LiveSource::Unwritten, &restore, None)
-        .await
-        .unwrap();
+    let pulled = refresh(&mut follower, &restore).await;
     assert_eq!(pulled.action, SyncAction::Downloaded, "{pulled}");
     assert!(pulled.bytes_down < size / 8, "{pulled}");
     assert_eq!(row(follower.local_path(), 1), "first change");
@@ -79,10 +73,7 @@ async fn an_unwritten_pull_builds_on_the_base_copy(fx: Fixture) {
     std::fs::write(&copies[0], damaged).unwrap();
     common::update(writer.local_path(), 2, "second change");
     writer.push().await.unwrap();
-    let pulled = follower
-        .pull_live(LiveSource::Unwritten, &restore, None)
-        .await
-        .unwrap();
+    let pulled = refresh(&mut follower, &restore).await;
     assert_eq!(pulled.action, SyncAction::Downloaded, "{pulled}");
     assert!(pulled.bytes_down >= size, "a whole download: {pulled}");
     assert_eq!(row(follower.local_path(), 1), "first change");
@@ -91,6 +82,14 @@ async fn an_unwritten_pull_builds_on_the_base_copy(fx: Fixture) {
         std::fs::read(follower.local_path()).unwrap(),
         std::fs::read(writer.local_path()).unwrap()
     );
+}
+
+/// A follower's pull, its copy taken as unwritten.
+async fn refresh(follower: &mut Replica, restore: &CopyOver) -> s3sqlite_core::SyncReport {
+    follower
+        .pull_live(LiveSource::Unwritten, restore, None)
+        .await
+        .unwrap()
 }
 
 /// The value of row `id` of table `t(id, v)` in the database at `path`.
@@ -194,19 +193,26 @@ async fn local_changes_are_never_uploaded_by_a_read_only_replica(fx: Fixture) {
     assert_eq!(values(follower.local_path()), ["one", "changed here"]);
 }
 
+/// A read-only replica on LocalStack, opened on a remote holding one row,
+/// whose requests `log` records.
+async fn logged_follower() -> (Fixture, HttpLog, Replica) {
+    let fx = Fixture::new(Backend::LocalStack).await.unwrap();
+    seed(&fx, "db", &["one"]).await;
+    let log = HttpLog::new();
+    let options = read_only().with_local_path(fx.local("follower.db"));
+    let follower = Replica::open(fx.logged_remote("db", &log), options)
+        .await
+        .unwrap();
+    (fx, log, follower)
+}
+
 /// A read-only replica sends only GETs and HEADs: its open, a pull of a
 /// new version and a push of its unchanged copy, request by request, on
 /// a real S3 server. (A writable open may also abort an upload a killed
 /// push left, which needs a permission a reader does not have.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_a_read_only_replica_sends_only_reads() {
-    let fx = Fixture::new(Backend::LocalStack).await.unwrap();
-    seed(&fx, "db", &["one"]).await;
-    let log = HttpLog::new();
-    let options = read_only().with_local_path(fx.local("follower.db"));
-    let mut follower = Replica::open(fx.logged_remote("db", &log), options)
-        .await
-        .unwrap();
+    let (fx, log, mut follower) = logged_follower().await;
     seed(&fx, "db", &["one", "two"]).await;
     follower.pull().await.unwrap();
     follower.push().await.unwrap();
@@ -228,19 +234,10 @@ async fn localstack_a_read_only_replica_sends_only_reads() {
 /// move, is one HEAD, on a real S3 server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_an_unwritten_pull_of_an_unmoved_remote_is_one_head() {
-    let fx = Fixture::new(Backend::LocalStack).await.unwrap();
-    seed(&fx, "db", &["one"]).await;
-    let log = HttpLog::new();
-    let options = read_only().with_local_path(fx.local("follower.db"));
-    let mut follower = Replica::open(fx.logged_remote("db", &log), options)
-        .await
-        .unwrap();
+    let (_fx, log, mut follower) = logged_follower().await;
     let restore = CopyOver(follower.local_path().to_owned());
     log.clear();
-    let report = follower
-        .pull_live(LiveSource::Unwritten, &restore, None)
-        .await
-        .unwrap();
+    let report = refresh(&mut follower, &restore).await;
     assert_eq!(report.action, SyncAction::Reused, "{report}");
     let exchanges = log.exchanges();
     let methods: Vec<_> = exchanges.iter().map(|e| e.method.as_str()).collect();
