@@ -246,6 +246,20 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A write was committed to the open database while a sync was about
+    /// to replace its content with another version (a pull, or a policy
+    /// that takes the remote's side): nothing was replaced, and the write
+    /// stays, a local change for the next sync.
+    #[error(
+        "{} was written while a sync was replacing its content, so nothing was replaced: \
+         sync again, and the write goes to the sync policy as a local change",
+        path.display()
+    )]
+    WrittenDuringSync {
+        /// The local copy.
+        path: PathBuf,
+    },
+
     /// The remote object does not exist and the replica may not create it.
     #[error("{url} does not exist and create_if_missing is off")]
     RemoteNotFound {

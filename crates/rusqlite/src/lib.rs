@@ -43,7 +43,7 @@ mod merge;
 
 pub use crate::connection::{SyncedConnection, SyncedConnectionBuilder};
 pub use crate::error::{Error, Result};
-pub use crate::live::{BackupRestore, recover_local, snapshot_into};
+pub use crate::live::{BackupRestore, WalMark, recover_local, snapshot_into};
 pub use crate::merge::{
     Change, ChangesetMerge, ConflictKind, Decision, OnConflict, RowConflict, Side, UnmergedRow,
 };

@@ -9,6 +9,10 @@ use s3sqlite_core::{LiveReplace, async_trait};
 /// How long the checkpoint after a restore waits for readers to let go.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 
+/// The length of a `-wal` file's header (SQLite's file format, 4.1): its
+/// salts change when the log restarts.
+const WAL_HEADER_LEN: usize = 32;
+
 /// A [`LiveReplace`] that writes another database file into the database at
 /// a path through SQLite's online backup API, on a connection of its own,
 /// while other connections keep it open: they see the new content at their
@@ -21,6 +25,7 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 pub struct BackupRestore {
     path: PathBuf,
     durable: bool,
+    unwritten_since: Option<WalMark>,
 }
 
 impl BackupRestore {
@@ -29,7 +34,21 @@ impl BackupRestore {
         BackupRestore {
             path: path.into(),
             durable: true,
+            unwritten_since: None,
         }
+    }
+
+    /// Restores only if no write was committed to the database (in WAL
+    /// mode) since its `-wal` file stood at `mark`: checked once the
+    /// restore holds the database's write lock, so no write can slip in
+    /// between. Otherwise the restore writes nothing and fails with
+    /// [`s3sqlite_core::Error::WrittenDuringSync`]. A pull that checked
+    /// the database clean, then downloads while the pool stays open for
+    /// writing, passes the mark of that check, so that a write made during
+    /// the download is never overwritten.
+    pub fn unless_written_since(mut self, mark: WalMark) -> Self {
+        self.unwritten_since = Some(mark);
+        self
     }
 
     /// Sets whether the restore waits for the disk (`PRAGMA synchronous`
@@ -50,43 +69,106 @@ impl BackupRestore {
 #[async_trait]
 impl LiveReplace for BackupRestore {
     async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
-        let (path, db, durable) = (self.path.clone(), db.to_owned(), self.durable);
-        tokio::task::spawn_blocking(move || restore(&path, &db, durable))
+        let restore_into = self.clone();
+        let db = db.to_owned();
+        tokio::task::spawn_blocking(move || restore_into.restore(&db))
             .await
             .expect("restore task panicked")
     }
 }
 
-fn restore(path: &Path, db: &Path, durable: bool) -> s3sqlite_core::Result<()> {
-    let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
-        op: "restore a database into",
-        path: path.to_owned(),
-        source: std::io::Error::other(e),
-    };
-    let mut conn = rusqlite::Connection::open(path).map_err(failed)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
-    if !durable {
-        conn.pragma_update(None, "synchronous", "OFF")
+impl BackupRestore {
+    fn restore(&self, db: &Path) -> s3sqlite_core::Result<()> {
+        let path = &self.path;
+        let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
+            op: "restore a database into",
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
+        };
+        let mut conn = rusqlite::Connection::open(path).map_err(failed)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+        if !self.durable {
+            conn.pragma_update(None, "synchronous", "OFF")
+                .map_err(failed)?;
+        }
+        {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let source = rusqlite::Connection::open_with_flags(db, flags).map_err(failed)?;
+            let backup = rusqlite::backup::Backup::new(&source, &mut conn).map_err(failed)?;
+            // no page yet: this takes the write lock, held to the end
+            backup.step(0).map_err(failed)?;
+            if let Some(mark) = &self.unwritten_since
+                && WalMark::of(path)? != *mark
+            {
+                return Err(s3sqlite_core::Error::WrittenDuringSync {
+                    path: path.to_owned(),
+                });
+            }
+            finish(&backup).map_err(failed)?;
+        }
+        // in WAL mode the restored pages sit in the WAL: move them into the
+        // main file, so that the file holds what was restored and reads as
+        // clean; readers may keep the checkpoint from completing, which only
+        // leaves that to the next sync: so wait for them briefly, not a busy
+        // timeout
+        conn.busy_timeout(CHECKPOINT_WAIT).map_err(failed)?;
+        let _busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
             .map_err(failed)?;
+        conn.close().map_err(|(_, e)| failed(e))
     }
-    {
-        let source = rusqlite::Connection::open_with_flags(
-            db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(failed)?;
-        let backup = rusqlite::backup::Backup::new(&source, &mut conn).map_err(failed)?;
-        finish(&backup).map_err(failed)?;
+}
+
+/// Where the `-wal` file beside a database stood: its length and its
+/// header. A commit in WAL mode appends frames (the length grows) or
+/// restarts the log under new salts (the header changes), so a mark that
+/// is still the same means no write was committed since it was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WalMark {
+    len: u64,
+    header: Vec<u8>,
+}
+
+impl WalMark {
+    /// The mark of an empty (or absent) `-wal` file: what a
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` that completed leaves.
+    pub fn empty() -> Self {
+        WalMark::default()
     }
-    // in WAL mode the restored pages sit in the WAL: move them into the main
-    // file, so that the file holds what was restored and reads as clean;
-    // readers may keep the checkpoint from completing, which only leaves
-    // that to the next sync: so wait for them briefly, not a busy timeout
-    conn.busy_timeout(CHECKPOINT_WAIT).map_err(failed)?;
-    let _busy: i64 = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-        .map_err(failed)?;
-    conn.close().map_err(|(_, e)| failed(e))
+
+    /// The mark of the `-wal` file beside the database at `db` now.
+    ///
+    /// # Errors
+    ///
+    /// [`s3sqlite_core::Error::Io`] when the file is there but cannot be
+    /// read.
+    pub fn of(db: &Path) -> s3sqlite_core::Result<Self> {
+        use std::io::Read;
+        let wal = sibling(db, "-wal");
+        let file = match std::fs::File::open(&wal) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(WalMark::empty()),
+            Err(source) => {
+                return Err(s3sqlite_core::Error::Io {
+                    op: "open",
+                    path: wal,
+                    source,
+                });
+            }
+        };
+        let read_failed = |source| s3sqlite_core::Error::Io {
+            op: "read",
+            path: wal.clone(),
+            source,
+        };
+        let len = file.metadata().map_err(read_failed)?.len();
+        let mut header = Vec::with_capacity(WAL_HEADER_LEN);
+        file.take(WAL_HEADER_LEN as u64)
+            .read_to_end(&mut header)
+            .map_err(read_failed)?;
+        Ok(WalMark { len, header })
+    }
 }
 
 /// Copies the committed content of the database that `conn` is open on

@@ -13,7 +13,11 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::{Error, Result};
-use s3sqlite_rusqlite::{BackupRestore, rusqlite, snapshot_into};
+use s3sqlite_rusqlite::{BackupRestore, WalMark, rusqlite, snapshot_into};
+
+/// How many times a sync goes again when the database was written while
+/// it downloaded.
+const SYNC_AGAIN: u32 = 3;
 
 /// How long a sync's checkpoint waits for readers before it uploads a
 /// snapshot instead.
@@ -85,7 +89,17 @@ impl Inner {
         {
             schedule.starting();
         }
-        let result = self.sync_once(op, policy).await;
+        let mut result = self.sync_once(op, policy.clone()).await;
+        // a write committed while the sync downloaded: it goes again, and
+        // finds the write as a local change
+        let mut again = 0;
+        while let Err(Error::Sync(s3sqlite_core::Error::WrittenDuringSync { .. })) = &result
+            && again < SYNC_AGAIN
+        {
+            again += 1;
+            tracing::info!(url = %self.url, "the database was written during the sync: syncing again");
+            result = self.sync_once(op, policy.clone()).await;
+        }
         if let Op::Pull = op
             && let Some(schedule) = self.schedule.lock().expect("schedule slot").as_mut()
         {
@@ -202,21 +216,26 @@ impl Inner {
             Err(err) if is_busy(&err) => true,
             Err(err) => return Err(db_error("checkpoint")(err)),
         };
-        let restore = BackupRestore::new(&self.path);
         let snapshot_dir;
         let snapshot;
-        let source = if !busy {
-            LiveSource::Checkpointed
+        // what the WAL held when the content the sync checks was taken: a
+        // replace of that content by another version is refused once a
+        // write was committed since (other connections of the pool write
+        // on while the sync downloads)
+        let (source, mark) = if !busy {
+            (LiveSource::Checkpointed, WalMark::empty())
         } else {
             tracing::debug!("readers kept the checkpoint from completing: using a snapshot");
             snapshot_dir = replica.snapshot_dir()?;
             snapshot = snapshot_dir.path().join("snapshot.db");
+            let mark = WalMark::of(&self.path)?;
             let (path, dest) = (self.path.clone(), snapshot.clone());
             tokio::task::spawn_blocking(move || snapshot_of(&path, &dest))
                 .await
                 .expect("snapshot task panicked")?;
-            LiveSource::Snapshot(&snapshot)
+            (LiveSource::Snapshot(&snapshot), mark)
         };
+        let restore = BackupRestore::new(&self.path).unless_written_since(mark);
         let report = match op {
             Op::Push => replica.push_live_with(source, &restore, policy).await?,
             Op::PushBy(deadline) => replica.push_live_by(source, &restore, deadline).await?,

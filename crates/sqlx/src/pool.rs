@@ -159,6 +159,9 @@ impl S3SqlitePool {
     /// database through SQLite's backup API, while the pool stays open. A
     /// local copy with changes goes to the pool's policy, as in
     /// [`sync`](Self::sync); a remote that did not move costs one HEAD.
+    /// A write committed through the pool while the pull downloads is
+    /// never overwritten: the pull finds it before it replaces anything,
+    /// and goes again with it as a local change.
     ///
     /// # Errors
     ///
