@@ -64,20 +64,9 @@ impl BackupRestore {
         self.durable = durable;
         self
     }
-}
 
-#[async_trait]
-impl LiveReplace for BackupRestore {
-    async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
-        let restore_into = self.clone();
-        let db = db.to_owned();
-        tokio::task::spawn_blocking(move || restore_into.restore(&db))
-            .await
-            .expect("restore task panicked")
-    }
-}
-
-impl BackupRestore {
+    /// Writes the database file `db` into the database, as
+    /// [`LiveReplace::replace`] says.
     fn restore(&self, db: &Path) -> s3sqlite_core::Result<()> {
         let path = &self.path;
         let failed = |e: rusqlite::Error| s3sqlite_core::Error::Io {
@@ -117,6 +106,17 @@ impl BackupRestore {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
             .map_err(failed)?;
         conn.close().map_err(|(_, e)| failed(e))
+    }
+}
+
+#[async_trait]
+impl LiveReplace for BackupRestore {
+    async fn replace(&self, db: &Path) -> s3sqlite_core::Result<()> {
+        let restore_into = self.clone();
+        let db = db.to_owned();
+        tokio::task::spawn_blocking(move || restore_into.restore(&db))
+            .await
+            .expect("restore task panicked")
     }
 }
 

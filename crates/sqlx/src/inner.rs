@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use s3sqlite_core::{ErrorChain, LiveSource, RefreshSchedule, Replica, SyncPolicy, SyncReport};
-use sqlx_sqlite::SqlitePool;
+use sqlx::pool::PoolConnection;
+use sqlx_sqlite::{Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
@@ -157,92 +158,91 @@ impl Inner {
     }
 
     async fn sync_once(&self, op: Op, policy: Option<Arc<dyn SyncPolicy>>) -> Result<SyncReport> {
-        let db_error = |op: &'static str| {
-            let path = self.path.clone();
-            move |source| Error::Database { op, path, source }
-        };
         let mut slot = self.replica.lock().await;
         let replica = self.open(&mut slot)?;
-        if replica.options().is_read_only() {
-            // query_only connections wrote nothing: no checkpoint, no read
-            let restore = BackupRestore::new(&self.path).durable(false);
-            return Ok(match op {
-                Op::Push | Op::PushBy(_) => {
-                    replica
-                        .push_live_with(LiveSource::Unwritten, &restore, policy)
-                        .await?
-                }
-                Op::Pull => {
-                    replica
-                        .pull_live(LiveSource::Unwritten, &restore, policy)
-                        .await?
-                }
-            });
-        }
-        // held until the push returns: while a connection is open, no
-        // last-connection checkpoint can change the main file
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db_error("get a connection to"))?;
-        // a checkpoint waits for readers through the busy handler: wait a
-        // little, not the connection's whole busy timeout, then snapshot
-        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error("read the busy timeout of"))?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {}",
-            CHECKPOINT_WAIT.as_millis()
-        )))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("set the busy timeout of"))?;
-        let checkpoint: std::result::Result<(i64, i64, i64), _> =
-            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&mut *conn)
-                .await;
-        // an integer read from SQLite itself
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {timeout}"
-        )))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("reset the busy timeout of"))?;
-        // busy readers or a lock held elsewhere: the snapshot path needs neither
-        let busy = match checkpoint {
-            Ok((busy, _, _)) => busy != 0,
-            Err(err) if is_busy(&err) => true,
-            Err(err) => return Err(db_error("checkpoint")(err)),
-        };
+        let mut held = None;
         let snapshot_dir;
         let snapshot;
-        // what the WAL held when the content the sync checks was taken: a
-        // replace of that content by another version is refused once a
-        // write was committed since (other connections of the pool write
-        // on while the sync downloads)
-        let (source, mark) = if !busy {
-            (LiveSource::Checkpointed, WalMark::empty())
+        let (source, restore) = if replica.options().is_read_only() {
+            // query_only connections wrote nothing: no checkpoint, no read
+            let restore = BackupRestore::new(&self.path).durable(false);
+            (LiveSource::Unwritten, restore)
         } else {
-            tracing::debug!("readers kept the checkpoint from completing: using a snapshot");
-            snapshot_dir = replica.snapshot_dir()?;
-            snapshot = snapshot_dir.path().join("snapshot.db");
-            let mark = WalMark::of(&self.path)?;
-            let (path, dest) = (self.path.clone(), snapshot.clone());
-            tokio::task::spawn_blocking(move || snapshot_of(&path, &dest))
-                .await
-                .expect("snapshot task panicked")?;
-            (LiveSource::Snapshot(&snapshot), mark)
+            // held until the sync returns: while a connection is open, no
+            // last-connection checkpoint can change the main file
+            let conn = held.insert(
+                self.pool
+                    .acquire()
+                    .await
+                    .map_err(self.db_error("get a connection to"))?,
+            );
+            // what the WAL held when the content the sync checks was taken:
+            // a replace of that content by another version is refused once
+            // a write was committed since (other connections of the pool
+            // write on while the sync downloads)
+            let (source, mark) = if !self.checkpoint(conn).await? {
+                (LiveSource::Checkpointed, WalMark::empty())
+            } else {
+                tracing::debug!("readers kept the checkpoint from completing: using a snapshot");
+                snapshot_dir = replica.snapshot_dir()?;
+                snapshot = snapshot_dir.path().join("snapshot.db");
+                let mark = WalMark::of(&self.path)?;
+                let (path, dest) = (self.path.clone(), snapshot.clone());
+                tokio::task::spawn_blocking(move || snapshot_of(&path, &dest))
+                    .await
+                    .expect("snapshot task panicked")?;
+                (LiveSource::Snapshot(&snapshot), mark)
+            };
+            let restore = BackupRestore::new(&self.path).unless_written_since(mark);
+            (source, restore)
         };
-        let restore = BackupRestore::new(&self.path).unless_written_since(mark);
         let report = match op {
             Op::Push => replica.push_live_with(source, &restore, policy).await?,
             Op::PushBy(deadline) => replica.push_live_by(source, &restore, deadline).await?,
             Op::Pull => replica.pull_live(source, &restore, policy).await?,
         };
-        drop(conn);
+        drop(held);
         Ok(report)
+    }
+
+    /// Checkpoints the database through `conn` (`TRUNCATE`), waiting a
+    /// little for readers, not the connection's whole busy timeout;
+    /// returns whether readers or a lock held elsewhere kept it from
+    /// completing.
+    async fn checkpoint(&self, conn: &mut PoolConnection<Sqlite>) -> Result<bool> {
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **conn)
+            .await
+            .map_err(self.db_error("read the busy timeout of"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {}",
+            CHECKPOINT_WAIT.as_millis()
+        )))
+        .execute(&mut **conn)
+        .await
+        .map_err(self.db_error("set the busy timeout of"))?;
+        let checkpoint: std::result::Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut **conn)
+                .await;
+        // an integer read from SQLite itself
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {timeout}"
+        )))
+        .execute(&mut **conn)
+        .await
+        .map_err(self.db_error("reset the busy timeout of"))?;
+        match checkpoint {
+            Ok((busy, _, _)) => Ok(busy != 0),
+            Err(err) if is_busy(&err) => Ok(true),
+            Err(err) => Err(self.db_error("checkpoint")(err)),
+        }
+    }
+
+    /// Makes an [`Error::Database`] of what SQLite answered to `op`.
+    fn db_error(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> Error + use<> {
+        let path = self.path.clone();
+        move |source| Error::Database { op, path, source }
     }
 
     pub(crate) async fn stop_background(&self) {
